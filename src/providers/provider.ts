@@ -1,0 +1,41 @@
+/**
+ * The one small interface every payment provider sits behind: raw request in, verified events out.
+ * The inbox, the handlers and the responses never know which provider a delivery came from beyond its name.
+ */
+export const PROVIDER_NAMES = ['stripe', 'paypal', 'adyen'] as const
+export type ProviderName = (typeof PROVIDER_NAMES)[number]
+
+/** A delivery exactly as it arrived: the raw body bytes are what the provider signed. */
+export interface RawDelivery {
+  readonly headers: Headers
+  readonly body: Uint8Array
+  /** When the request arrived; verifiers use it as "now" so tests can pin the clock. */
+  readonly receivedAt: Date
+}
+
+/** One event whose origin and integrity were proven. A delivery may carry several (Adyen batches). */
+export interface VerifiedEvent {
+  readonly provider: ProviderName
+  /** The provider's own idempotency key for the event (unique per provider). */
+  readonly id: string
+  readonly type: string
+  /** The verified JSON of this event (for Adyen: the NotificationRequestItem). */
+  readonly payload: unknown
+  /** The provider's own timestamp for the event, when it has one. */
+  readonly occurredAt?: Date
+}
+
+export interface Provider {
+  readonly name: ProviderName
+  /**
+   * Proves the delivery came from the provider and returns its events, or throws an AppError:
+   * `invalid_signature` / `unauthorized` (forged or malformed: 4xx, never stored), `invalid_event`
+   * (verified but not an event), `verification_unavailable` (cannot verify now: 503 so the provider retries).
+   */
+  verify(delivery: RawDelivery): Promise<VerifiedEvent[]>
+  /**
+   * The body a fully accepted delivery answers with, when the provider expects a particular one
+   * (Adyen: `[accepted]`). When absent the answer is JSON.
+   */
+  readonly acceptedBody?: string
+}
