@@ -21,6 +21,8 @@ export interface VerifiedEvent {
   readonly type: string
   /** The verified JSON of this event (for Adyen: the NotificationRequestItem). */
   readonly payload: unknown
+  /** The verified JSON text of `payload` when the provider already has it (spares a re-serialisation). */
+  readonly payloadJson?: string
   /** The provider's own timestamp for the event, when it has one. */
   readonly occurredAt?: Date
 }

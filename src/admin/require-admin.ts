@@ -1,0 +1,33 @@
+/**
+ * Access to /admin: `Authorization: Bearer <ADMIN_TOKEN>`, or HTTP Basic with the token as the password (so a
+ * browser can open the page). With no ADMIN_TOKEN configured, /admin does not exist (404).
+ */
+import type { MiddlewareHandler } from 'hono'
+import { AppError } from '../errors.ts'
+import { constantTimeEqual } from './constant-time.ts'
+
+const challenge = { 'WWW-Authenticate': 'Basic realm="hookinbox", charset="UTF-8"' }
+
+function presentedToken(header: string | undefined): string | undefined {
+  if (!header) return undefined
+  const [scheme, value] = header.split(' ', 2)
+  if (!scheme || value === undefined) return undefined
+  if (scheme.toLowerCase() === 'bearer') return value.trim()
+  if (scheme.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value.trim(), 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    return colon === -1 ? undefined : decoded.slice(colon + 1)
+  }
+  return undefined
+}
+
+export function requireAdmin(token: string | undefined): MiddlewareHandler {
+  return async (_c, next) => {
+    if (token === undefined) throw new AppError('not_found', 'not found')
+    const presented = presentedToken(_c.req.header('authorization'))
+    if (presented === undefined || !constantTimeEqual(presented, token)) {
+      throw new AppError('unauthorized', 'admin access needs the ADMIN_TOKEN', { headers: challenge })
+    }
+    await next()
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Builds the HTTP app from its dependencies, so tests run it on a loopback port without globals.
+ */
+import { Hono } from 'hono'
+import type { Logger } from 'pino'
+import { adminRoutes } from './admin/admin-routes.ts'
+import type { EventHistory } from './admin/event-history.ts'
+import { AppError, isAppError, toResponse } from './errors.ts'
+import type { Inbox } from './inbox/inbox.ts'
+import type { Provider, ProviderName } from './providers/provider.ts'
+import { type WebhookRouteDeps, webhookRoutes } from './webhooks/verify-and-receive.ts'
+
+export interface AppDeps {
+  providers: Partial<Record<ProviderName, Provider>>
+  inbox: Inbox
+  history: EventHistory
+  log: Logger
+  maxBodyBytes: number
+  adminToken: string | undefined
+  /** Whether the database answers and the migrations are applied. */
+  ready: () => boolean
+  now?: () => Date
+  onRejected?: WebhookRouteDeps['onRejected']
+  onOutcome?: WebhookRouteDeps['onOutcome']
+}
+
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono()
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+  app.get('/readyz', (c) => {
+    let ready = false
+    try {
+      ready = deps.ready()
+    } catch {
+      ready = false
+    }
+    return ready ? c.json({ status: 'ready' }) : c.json({ status: 'unavailable' }, 503)
+  })
+
+  app.route(
+    '/',
+    webhookRoutes({
+      providers: deps.providers,
+      inbox: deps.inbox,
+      maxBodyBytes: deps.maxBodyBytes,
+      log: deps.log,
+      now: deps.now ?? (() => new Date()),
+      onRejected: deps.onRejected,
+      onOutcome: deps.onOutcome,
+    }),
+  )
+  app.route('/', adminRoutes({ adminToken: deps.adminToken, history: deps.history }))
+
+  app.notFound(() => toResponse(new AppError('not_found', 'not found')))
+  app.onError((err) => {
+    if (!isAppError(err)) deps.log.error({ err }, 'unexpected error')
+    else if (err.status >= 500) deps.log.warn({ kind: err.kind, err: err.cause ?? err }, err.message)
+    return toResponse(err)
+  })
+  return app
+}

@@ -1,0 +1,187 @@
+/**
+ * The environment, parsed and validated in one place. Values come from `process.env`, falling back to a
+ * `.env` file in the working directory (the environment wins). A bad value stops start-up with a message
+ * that names the variable but never echoes a secret.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { parseEnv } from 'node:util'
+import { z } from 'zod'
+
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+
+const csvList = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0),
+)
+
+const optionalSecretList = z
+  .string()
+  .optional()
+  .transform((s) => (s === undefined ? [] : csvList.parse(s)))
+
+const hexKeyList = optionalSecretList.superRefine((keys, ctx) => {
+  for (const [i, key] of keys.entries()) {
+    if (!/^(?:[0-9a-fA-F]{2})+$/.test(key)) {
+      ctx.addIssue({ code: 'custom', message: `key #${i + 1} is not an even-length hex string` })
+    }
+  }
+})
+
+const EnvSchema = z.object({
+  PORT: intIn(0, 65535).default(3000),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  DATABASE_URL: z.string().trim().min(1).default('./data/hookinbox.db'),
+  SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
+  HANDLERS_DIR: z.string().trim().min(1).default('./handlers'),
+  STRIPE_WEBHOOK_SECRET: optionalSecretList,
+  STRIPE_TOLERANCE_SECONDS: intIn(1, 86_400).default(300),
+  PAYPAL_WEBHOOK_ID: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9]+$/, 'must be the alphanumeric webhook id PayPal shows')
+    .optional(),
+  PAYPAL_VERIFY: z.enum(['offline', 'api']).default('offline'),
+  PAYPAL_CERT_HOSTS: csvList.default([
+    'api.paypal.com',
+    'api-m.paypal.com',
+    'api.sandbox.paypal.com',
+    'api-m.sandbox.paypal.com',
+  ]),
+  PAYPAL_API_BASE: z.url({ protocol: /^https?$/ }).default('https://api-m.paypal.com'),
+  PAYPAL_CLIENT_ID: z.string().trim().min(1).optional(),
+  PAYPAL_CLIENT_SECRET: z.string().trim().min(1).optional(),
+  ADYEN_HMAC_KEY: hexKeyList,
+  ADYEN_BASIC_AUTH: z
+    .string()
+    .regex(/^[^:]+:.+$/, 'must be user:password')
+    .optional(),
+  MAX_BODY_BYTES: intIn(1024, 100 * 1024 * 1024).default(1_048_576),
+  HANDLER_TIMEOUT_MS: intIn(1, 600_000).default(10_000),
+  MAX_ATTEMPTS: intIn(1, 1000).default(5),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+})
+
+export type Env = z.infer<typeof EnvSchema>
+
+export interface Config {
+  port: number
+  host: string
+  database: { kind: 'sqlite'; path: string; synchronous: 'FULL' | 'NORMAL' }
+  handlersDir: string
+  stripe: { secrets: string[]; toleranceSeconds: number } | undefined
+  paypal:
+    | {
+        webhookId: string
+        mode: 'offline' | 'api'
+        certHosts: string[]
+        api: { baseUrl: string; clientId: string; clientSecret: string } | undefined
+      }
+    | undefined
+  adyen: { hmacKeys: Buffer[]; basicAuth: { user: string; password: string } | undefined } | undefined
+  maxBodyBytes: number
+  handlerTimeoutMs: number
+  maxAttempts: number
+  adminToken: string | undefined
+  logLevel: Env['LOG_LEVEL']
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Reads `.env` from `dir` if present; the variables already in `env` win. Empty values count as unset. */
+export function loadEnv(env: NodeJS.ProcessEnv = process.env, dir = process.cwd()): Record<string, string> {
+  const file = `${dir}/.env`
+  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {}
+  const merged: Record<string, string> = {}
+  for (const [key, value] of Object.entries({ ...fromFile, ...env })) {
+    if (value !== undefined && value !== '') merged[key] = value
+  }
+  return merged
+}
+
+function sqlitePath(url: string): string {
+  if (url.startsWith('file:')) {
+    const path = url.slice('file:'.length).replace(/^\/\/(?=\/)/, '')
+    return decodeURIComponent(path.split('?')[0] ?? '')
+  }
+  return url
+}
+
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const parsed = EnvSchema.safeParse(env)
+  if (!parsed.success) {
+    // zod's messages name the variable and the rule; `input` (which may be a secret) is never included.
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`))
+  }
+  const e = parsed.data
+  const problems: string[] = []
+
+  if (/^postgres(ql)?:/.test(e.DATABASE_URL)) {
+    problems.push('DATABASE_URL: PostgreSQL is not supported by this build yet; use a SQLite path')
+  }
+
+  let paypal: Config['paypal']
+  if (e.PAYPAL_WEBHOOK_ID) {
+    let api: { baseUrl: string; clientId: string; clientSecret: string } | undefined
+    if (e.PAYPAL_VERIFY === 'api') {
+      if (!e.PAYPAL_CLIENT_ID || !e.PAYPAL_CLIENT_SECRET) {
+        problems.push('PAYPAL_VERIFY=api needs PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET')
+      } else {
+        api = {
+          baseUrl: e.PAYPAL_API_BASE.replace(/\/+$/, ''),
+          clientId: e.PAYPAL_CLIENT_ID,
+          clientSecret: e.PAYPAL_CLIENT_SECRET,
+        }
+      }
+    }
+    paypal = { webhookId: e.PAYPAL_WEBHOOK_ID, mode: e.PAYPAL_VERIFY, certHosts: e.PAYPAL_CERT_HOSTS, api }
+  }
+
+  let adyenBasicAuth: { user: string; password: string } | undefined
+  if (e.ADYEN_BASIC_AUTH) {
+    const colon = e.ADYEN_BASIC_AUTH.indexOf(':')
+    adyenBasicAuth = {
+      user: e.ADYEN_BASIC_AUTH.slice(0, colon),
+      password: e.ADYEN_BASIC_AUTH.slice(colon + 1),
+    }
+  }
+  if (e.ADYEN_BASIC_AUTH && e.ADYEN_HMAC_KEY.length === 0) {
+    problems.push('ADYEN_BASIC_AUTH is set but ADYEN_HMAC_KEY is not: Adyen deliveries must be HMAC-verified')
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    database: { kind: 'sqlite', path: sqlitePath(e.DATABASE_URL), synchronous: e.SQLITE_SYNCHRONOUS },
+    handlersDir: e.HANDLERS_DIR,
+    stripe:
+      e.STRIPE_WEBHOOK_SECRET.length > 0
+        ? { secrets: e.STRIPE_WEBHOOK_SECRET, toleranceSeconds: e.STRIPE_TOLERANCE_SECONDS }
+        : undefined,
+    paypal,
+    adyen:
+      e.ADYEN_HMAC_KEY.length > 0
+        ? { hmacKeys: e.ADYEN_HMAC_KEY.map((k) => Buffer.from(k, 'hex')), basicAuth: adyenBasicAuth }
+        : undefined,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    handlerTimeoutMs: e.HANDLER_TIMEOUT_MS,
+    maxAttempts: e.MAX_ATTEMPTS,
+    adminToken: e.ADMIN_TOKEN,
+    logLevel: e.LOG_LEVEL,
+  }
+}

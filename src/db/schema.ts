@@ -1,0 +1,63 @@
+/**
+ * The single source of truth for hookinbox's own tables (SQLite). drizzle-kit generates the migrations in
+ * `drizzle/sqlite/` from this file plus `handlers/_schema.ts` (the users' own tables); they are applied at
+ * start-up. Times are stored as Unix milliseconds.
+ */
+import { sql } from 'drizzle-orm'
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+
+export const EVENT_STATUSES = ['processed', 'ignored', 'failed', 'parked'] as const
+export type EventStatus = (typeof EVENT_STATUSES)[number]
+
+export const events = sqliteTable(
+  'hookinbox_events',
+  {
+    /** Arrival order; also the keyset for paging the history. */
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    provider: text('provider').notNull(),
+    eventId: text('event_id').notNull(),
+    type: text('type').notNull(),
+    status: text('status', { enum: EVENT_STATUSES }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    /** The verified JSON text of the event; pruned after the retention period. */
+    payload: text('payload'),
+    receivedAt: integer('received_at', { mode: 'timestamp_ms' }).notNull(),
+    processedAt: integer('processed_at', { mode: 'timestamp_ms' }),
+    occurredAt: integer('occurred_at', { mode: 'timestamp_ms' }),
+    lastError: text('last_error'),
+    /** JSON array of the handler names that ran in the committed attempt. */
+    handlers: text('handlers'),
+    duplicates: integer('duplicates').notNull().default(0),
+    lastSeenAt: integer('last_seen_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    uniqueIndex('hookinbox_events_provider_event_id').on(t.provider, t.eventId),
+    index('hookinbox_events_status_seq').on(t.status, t.seq),
+    index('hookinbox_events_received_at').on(t.receivedAt),
+  ],
+)
+
+/** One row per delivery attempt that ran (or tried to run) handlers. */
+export const attempts = sqliteTable(
+  'hookinbox_attempts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    eventSeq: integer('event_seq')
+      .notNull()
+      .references(() => events.seq, { onDelete: 'cascade' }),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+    outcome: text('outcome', { enum: EVENT_STATUSES }).notNull(),
+    durationMs: integer('duration_ms').notNull(),
+    error: text('error'),
+    /** `delivery` (from the provider) or `replay` (an operator's). */
+    trigger: text('trigger').notNull().default(sql`'delivery'`),
+  },
+  (t) => [index('hookinbox_attempts_event_seq').on(t.eventSeq)],
+)
+
+/** PayPal signing certificates by URL, so a restart does not fetch them again. */
+export const paypalCerts = sqliteTable('hookinbox_paypal_certs', {
+  url: text('url').primaryKey(),
+  pem: text('pem').notNull(),
+  fetchedAt: integer('fetched_at', { mode: 'timestamp_ms' }).notNull(),
+})

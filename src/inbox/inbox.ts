@@ -1,0 +1,36 @@
+/**
+ * The inbox records verified events and runs their handlers exactly once, in the same transaction as the
+ * record. This file is the storage-neutral contract; `sqlite-inbox.ts` implements it on the embedded
+ * database with group commit.
+ */
+import type { EventStatus } from '../db/schema.ts'
+import type { ProviderName, VerifiedEvent } from '../providers/provider.ts'
+
+export interface Outcome {
+  provider: ProviderName
+  eventId: string
+  type: string
+  /** The event's status after this delivery (for a duplicate: the status it already had). */
+  status: EventStatus
+  duplicate: boolean
+  attempts: number
+  /** For `failed`/`parked`: the handler's error message (stored, logged at debug; never sent to callers). */
+  error?: string
+}
+
+export interface Inbox {
+  /**
+   * Records the event and runs its handlers once. Resolves after the commit that holds the event, so a
+   * resolved outcome is durable. Throws AppError `storage_unavailable` when nothing could be committed.
+   */
+  receive(event: VerifiedEvent, receivedAt: Date): Promise<Outcome>
+  /**
+   * Runs the handlers of a stored `failed` or `parked` event again from its payload, exactly like a first
+   * delivery. Throws AppError `not_found` for an unknown event, `conflict` for processed/ignored ones.
+   */
+  replay(provider: ProviderName, eventId: string): Promise<Outcome>
+  /** Waits for queued work to commit; later calls to receive are refused. */
+  close(): Promise<void>
+}
+
+export const SETTLED_STATUSES: ReadonlySet<EventStatus> = new Set(['processed', 'ignored', 'parked'])

@@ -1,0 +1,353 @@
+/**
+ * The inbox on the embedded SQLite database, with group commit.
+ *
+ * better-sqlite3 is synchronous and has one writer connection, while handlers are async. Deliveries are
+ * queued, and a single drain loop (the only code that writes) takes everything queued at that moment and
+ * writes it in ONE transaction (`BEGIN IMMEDIATE … COMMIT`): each event in its own SAVEPOINT, so a failing
+ * handler rolls back only its own event, and one durable commit (one fsync) serves the whole batch. Each
+ * delivery's promise resolves only after the commit that holds its event. Nothing waits on a timer: a lone
+ * delivery is written at once; deliveries that arrive while a batch is being written form the next batch.
+ *
+ * Duplicates of settled events are answered from the read connection without entering the queue.
+ */
+import type Database from 'better-sqlite3'
+import { and, eq, sql } from 'drizzle-orm'
+import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3'
+import type { Logger } from 'pino'
+import { attempts, type EventStatus, events } from '../db/schema.ts'
+import type { SqliteDatabase } from '../db/sqlite.ts'
+import { AppError } from '../errors.ts'
+import type { HandlerEvent } from '../handlers.ts'
+import type { ProviderName, VerifiedEvent } from '../providers/provider.ts'
+import type { HandlerRegistry } from '../registry/handler-registry.ts'
+import { type Inbox, type Outcome, SETTLED_STATUSES } from './inbox.ts'
+import { revocableClient } from './revocable-client.ts'
+import { HandlerFailure, runHandlers } from './run-handlers.ts'
+
+export interface SqliteInboxOptions {
+  db: SqliteDatabase
+  registry: HandlerRegistry
+  log: Logger
+  handlerTimeoutMs: number
+  maxAttempts: number
+  /** Upper bound of events written in one transaction. */
+  maxBatch?: number
+  now?: () => Date
+}
+
+interface Job {
+  kind: 'delivery' | 'replay'
+  provider: ProviderName
+  eventId: string
+  /** Absent for a replay: the stored payload is used. */
+  event?: VerifiedEvent
+  receivedAt: Date
+  resolve(outcome: Outcome): void
+  reject(err: unknown): void
+}
+
+const MAX_ERROR_LENGTH = 2000
+const storageError = (cause: unknown) =>
+  new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
+
+export function createSqliteInbox(options: SqliteInboxOptions): Inbox {
+  const { db, registry, log } = options
+  const now = options.now ?? (() => new Date())
+  const maxBatch = options.maxBatch ?? 256
+  const writer: Database.Database = db.writer
+  const w = drizzle(writer)
+
+  const begin = writer.prepare('BEGIN IMMEDIATE')
+  const commit = writer.prepare('COMMIT')
+  const rollback = writer.prepare('ROLLBACK')
+  const savepoint = writer.prepare('SAVEPOINT hookinbox_event')
+  const release = writer.prepare('RELEASE hookinbox_event')
+  const rollbackTo = writer.prepare('ROLLBACK TO hookinbox_event')
+
+  const key = { provider: sql.placeholder('provider'), eventId: sql.placeholder('eventId') }
+  const byKey = and(eq(events.provider, key.provider), eq(events.eventId, key.eventId))
+  const readStatus = db.readerDb
+    .select({ status: events.status, attempts: events.attempts })
+    .from(events)
+    .where(byKey)
+    .prepare()
+  const findForWrite = w
+    .select({
+      seq: events.seq,
+      status: events.status,
+      attempts: events.attempts,
+      type: events.type,
+      payload: events.payload,
+      receivedAt: events.receivedAt,
+    })
+    .from(events)
+    .where(byKey)
+    .prepare()
+  const touch = w
+    .update(events)
+    .set({
+      duplicates: sql`${events.duplicates} + ${sql.placeholder('count')}`,
+      lastSeenAt: sql`${sql.placeholder('lastSeenAt')}`,
+    })
+    .where(byKey)
+    .prepare()
+
+  const queue: Job[] = []
+  /** Duplicate sightings answered from the read path, folded into the next transaction (best effort). */
+  const pendingTouches = new Map<string, { provider: string; eventId: string; count: number; at: Date }>()
+  let draining: Promise<void> | undefined
+  let touchTimer: NodeJS.Timeout | undefined
+  let closed = false
+
+  function kick() {
+    if (!draining) {
+      draining = drain().finally(() => {
+        draining = undefined
+        if (queue.length > 0) kick()
+      })
+    }
+  }
+
+  function noteDuplicate(provider: string, eventId: string, at: Date) {
+    const k = `${provider}\u0000${eventId}`
+    const t = pendingTouches.get(k)
+    if (t) {
+      t.count++
+      t.at = at
+    } else {
+      pendingTouches.set(k, { provider, eventId, count: 1, at })
+    }
+    if (!touchTimer && !closed) {
+      touchTimer = setTimeout(() => {
+        touchTimer = undefined
+        kick()
+      }, 200)
+      touchTimer.unref()
+    }
+  }
+
+  function flushTouches() {
+    for (const t of pendingTouches.values()) {
+      touch.run({ provider: t.provider, eventId: t.eventId, count: t.count, lastSeenAt: t.at.getTime() })
+    }
+    pendingTouches.clear()
+  }
+
+  async function drain(): Promise<void> {
+    while (queue.length > 0 || pendingTouches.size > 0) {
+      const batch = queue.splice(0, maxBatch)
+      try {
+        begin.run()
+      } catch (err) {
+        log.error({ err }, 'could not start a write transaction')
+        for (const job of batch) job.reject(storageError(err))
+        // The sightings are only statistics; drop them rather than spin on a broken database.
+        pendingTouches.clear()
+        continue
+      }
+      const settled: Array<{ job: Job; outcome?: Outcome; error?: unknown }> = []
+      try {
+        flushTouches()
+      } catch (err) {
+        log.warn({ err }, 'could not record duplicate sightings')
+        pendingTouches.clear()
+      }
+      let lost = false
+      for (const job of batch) {
+        if (lost) {
+          settled.push({ job, error: storageError(new Error('transaction lost')) })
+          continue
+        }
+        try {
+          settled.push({ job, outcome: await processInSavepoint(job) })
+        } catch (err) {
+          settled.push({ job, error: err })
+        }
+        // Some SQLite errors (disk full, I/O) roll back the whole transaction on their own; then nothing the
+        // batch wrote so far will commit, and no delivery of it may be acknowledged.
+        if (!writer.inTransaction) lost = true
+      }
+      if (lost) {
+        log.error('the write transaction was rolled back by SQLite; the whole batch is refused')
+        for (const job of batch) job.reject(storageError(new Error('transaction lost')))
+        continue
+      }
+      try {
+        commit.run()
+      } catch (err) {
+        log.error({ err }, 'commit failed; the batch is rolled back')
+        try {
+          if (writer.inTransaction) rollback.run()
+        } catch {
+          // the connection is unusable; the next BEGIN will report it
+        }
+        for (const job of batch) job.reject(storageError(err))
+        continue
+      }
+      for (const s of settled) {
+        if (s.outcome) s.job.resolve(s.outcome)
+        else s.job.reject(s.error)
+      }
+    }
+  }
+
+  /** Writes one event inside the batch transaction; only its own savepoint is rolled back on failure. */
+  async function processInSavepoint(job: Job): Promise<Outcome> {
+    try {
+      savepoint.run()
+    } catch (err) {
+      throw storageError(err)
+    }
+    try {
+      const outcome = await processEvent(job)
+      release.run()
+      return outcome
+    } catch (err) {
+      try {
+        rollbackTo.run()
+        release.run()
+      } catch {
+        // surfaced by COMMIT
+      }
+      throw err instanceof AppError ? err : storageError(err)
+    }
+  }
+
+  async function processEvent(job: Job): Promise<Outcome> {
+    const row = findForWrite.get({ provider: job.provider, eventId: job.eventId })
+    const base = { provider: job.provider, eventId: job.eventId }
+
+    if (job.kind === 'replay') {
+      if (!row) throw new AppError('not_found', 'no such event')
+      if (row.status === 'processed' || row.status === 'ignored') {
+        throw new AppError(
+          'conflict',
+          `the event is already ${row.status}; only failed or parked events replay`,
+        )
+      }
+      if (row.payload === null) throw new AppError('conflict', 'the payload of this event was pruned')
+    } else if (row && SETTLED_STATUSES.has(row.status)) {
+      touch.run({ ...base, count: 1, lastSeenAt: job.receivedAt.getTime() })
+      return { ...base, type: row.type, status: row.status, duplicate: true, attempts: row.attempts }
+    }
+
+    const type = job.event?.type ?? (row?.type as string)
+    const payloadJson =
+      job.event === undefined
+        ? (row?.payload as string)
+        : (job.event.payloadJson ?? JSON.stringify(job.event.payload))
+    const payload = job.event === undefined ? JSON.parse(payloadJson) : job.event.payload
+    const attempt = (row?.attempts ?? 0) + 1
+    const handlerEvent: HandlerEvent = {
+      provider: job.provider,
+      id: job.eventId,
+      type,
+      payload,
+      receivedAt: row?.receivedAt ?? job.receivedAt,
+    }
+    const handlers = registry.match(job.provider, type)
+    const started = performance.now()
+
+    let status: EventStatus
+    let ran: string[] = []
+    let error: string | undefined
+    const gate = revocableClient(writer)
+    try {
+      ran = await runHandlers({
+        event: handlerEvent,
+        handlers,
+        tx: drizzle(gate.client),
+        log: log.child({ provider: job.provider, eventId: job.eventId, type }),
+        attempt,
+        trigger: job.kind,
+        timeoutMs: options.handlerTimeoutMs,
+      })
+      status = ran.length > 0 ? 'processed' : 'ignored'
+    } catch (err) {
+      if (!(err instanceof HandlerFailure)) throw err
+      // Undo everything the handlers wrote, then record the failure in a separate write.
+      rollbackTo.run()
+      status = err.permanent || attempt >= options.maxAttempts ? 'parked' : 'failed'
+      error = err.message.slice(0, MAX_ERROR_LENGTH)
+    } finally {
+      gate.revoke()
+    }
+    const durationMs = Math.round(performance.now() - started)
+    const at = now()
+    const values = {
+      type,
+      status,
+      attempts: attempt,
+      payload: payloadJson,
+      processedAt: status === 'processed' || status === 'ignored' ? at : null,
+      lastError: error ?? null,
+      handlers: JSON.stringify(ran),
+    }
+    let seq: number
+    if (row) {
+      w.update(events).set(values).where(eq(events.seq, row.seq)).run()
+      seq = row.seq
+    } else {
+      const inserted = w
+        .insert(events)
+        .values({
+          ...base,
+          ...values,
+          receivedAt: job.receivedAt,
+          occurredAt: job.event?.occurredAt ?? null,
+        })
+        .returning({ seq: events.seq })
+        .get()
+      seq = inserted.seq
+    }
+    w.insert(attempts)
+      .values({ eventSeq: seq, at, outcome: status, durationMs, error: error ?? null, trigger: job.kind })
+      .run()
+    return { ...base, type, status, duplicate: false, attempts: attempt, ...(error ? { error } : {}) }
+  }
+
+  function enqueue(job: Omit<Job, 'resolve' | 'reject'>): Promise<Outcome> {
+    if (closed) return Promise.reject(new AppError('storage_unavailable', 'the service is shutting down'))
+    return new Promise<Outcome>((resolve, reject) => {
+      queue.push({ ...job, resolve, reject })
+      kick()
+    })
+  }
+
+  return {
+    async receive(event, receivedAt) {
+      let known: { status: EventStatus; attempts: number } | undefined
+      try {
+        known = readStatus.get({ provider: event.provider, eventId: event.id })
+      } catch (err) {
+        throw storageError(err)
+      }
+      if (known && SETTLED_STATUSES.has(known.status)) {
+        noteDuplicate(event.provider, event.id, receivedAt)
+        return {
+          provider: event.provider,
+          eventId: event.id,
+          type: event.type,
+          status: known.status,
+          duplicate: true,
+          attempts: known.attempts,
+        }
+      }
+      return enqueue({ kind: 'delivery', provider: event.provider, eventId: event.id, event, receivedAt })
+    },
+
+    replay(provider, eventId) {
+      return enqueue({ kind: 'replay', provider, eventId, receivedAt: now() })
+    },
+
+    async close() {
+      closed = true
+      if (touchTimer) clearTimeout(touchTimer)
+      touchTimer = undefined
+      kick()
+      while (draining) await draining
+    },
+  }
+}
+
+export type { BetterSQLite3Database }

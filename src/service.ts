@@ -1,0 +1,122 @@
+/**
+ * Assembles the running service from a validated Config: database, handlers, providers, inbox, HTTP server.
+ * `server.ts` is the process entry; tests call `startService` directly on a loopback port.
+ */
+import type { AddressInfo } from 'node:net'
+import { serve } from '@hono/node-server'
+import type { Logger } from 'pino'
+import { createEventHistory } from './admin/event-history.ts'
+import { createApp } from './app.ts'
+import type { Config } from './config.ts'
+import { openSqlite, type SqliteDatabase } from './db/sqlite.ts'
+import { createSqliteInbox } from './inbox/sqlite-inbox.ts'
+import { createLogger } from './logger.ts'
+import type { Provider, ProviderName } from './providers/provider.ts'
+import { createStripeProvider } from './providers/stripe.ts'
+import { createHandlerRegistry } from './registry/handler-registry.ts'
+import { loadHandlers } from './registry/load-handlers.ts'
+
+export interface StartOptions {
+  log?: Logger
+  now?: () => Date
+}
+
+export interface RunningService {
+  url: string
+  port: number
+  db: SqliteDatabase
+  log: Logger
+  /** Stops accepting, lets in-flight requests get their answers, commits queued work, closes the database. */
+  close(): Promise<void>
+}
+
+export function buildProviders(config: Config): Partial<Record<ProviderName, Provider>> {
+  const providers: Partial<Record<ProviderName, Provider>> = {}
+  if (config.stripe) providers.stripe = createStripeProvider(config.stripe)
+  return providers
+}
+
+export async function startService(config: Config, options: StartOptions = {}): Promise<RunningService> {
+  const log = options.log ?? createLogger(config.logLevel)
+  const handlers = await loadHandlers(config.handlersDir)
+  const db = openSqlite({ path: config.database.path, synchronous: config.database.synchronous })
+  try {
+    const registry = createHandlerRegistry(handlers)
+    const providers = buildProviders(config)
+    const inbox = createSqliteInbox({
+      db,
+      registry,
+      log,
+      handlerTimeoutMs: config.handlerTimeoutMs,
+      maxAttempts: config.maxAttempts,
+      ...(options.now ? { now: options.now } : {}),
+    })
+    const readyCheck = db.reader.prepare('SELECT count(*) AS n FROM __drizzle_migrations')
+    const app = createApp({
+      providers,
+      inbox,
+      history: createEventHistory(db.readerDb),
+      log,
+      maxBodyBytes: config.maxBodyBytes,
+      adminToken: config.adminToken,
+      ready: () => ((readyCheck.get() as { n: number }).n ?? 0) > 0,
+      ...(options.now ? { now: options.now } : {}),
+    })
+
+    const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host })
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve)
+      server.once('error', reject)
+    })
+    const { port } = server.address() as AddressInfo
+    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+
+    log.info(
+      {
+        port,
+        host: config.host,
+        database: config.database.path,
+        synchronous: config.database.synchronous,
+        providers: Object.keys(providers),
+        handlers: handlers.map((h) => ({ name: h.name, provider: h.provider, events: h.events })),
+      },
+      'hookinbox listening',
+    )
+    for (const name of ['stripe', 'paypal', 'adyen'] as const) {
+      if (!providers[name]) log.info(`${name} is not configured: POST /webhooks/${name} answers 404`)
+    }
+    if (!config.adminToken)
+      log.info('the admin API is disabled: set ADMIN_TOKEN (16+ characters) to enable /admin')
+
+    let closing: Promise<void> | undefined
+    const close = () => {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          // close() waits for open connections; idle keep-alive ones are closed as they become idle.
+          const sweep = setInterval(
+            () => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.(),
+            50,
+          )
+          const hard = setTimeout(
+            () => (server as { closeAllConnections?: () => void }).closeAllConnections?.(),
+            30_000,
+          )
+          server.once('close', () => {
+            clearInterval(sweep)
+            clearTimeout(hard)
+          })
+        })
+        await inbox.close()
+        db.close()
+        log.info('hookinbox stopped')
+      })()
+      return closing
+    }
+    return { url, port, db, log, close }
+  } catch (err) {
+    db.close()
+    throw err
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * POST /webhooks/:provider — the whole pipeline of one delivery: limit and read the raw body once, let the
+ * provider verify it, hand the verified events to the inbox, answer from the committed outcomes.
+ */
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import type { Logger } from 'pino'
+import { AppError, isAppError } from '../errors.ts'
+import type { Inbox, Outcome } from '../inbox/inbox.ts'
+import { PROVIDER_NAMES, type Provider, type ProviderName } from '../providers/provider.ts'
+import { respond } from './respond.ts'
+
+export interface WebhookRouteDeps {
+  providers: Partial<Record<ProviderName, Provider>>
+  inbox: Inbox
+  maxBodyBytes: number
+  log: Logger
+  now: () => Date
+  /** Called for every delivery refused before it reached the inbox (metrics). */
+  onRejected?: (provider: ProviderName, reason: string) => void
+  /** Called for every event outcome (metrics). */
+  onOutcome?: (outcome: Outcome, durationMs: number) => void
+}
+
+const isProviderName = (name: string): name is ProviderName => PROVIDER_NAMES.includes(name as ProviderName)
+
+export function webhookRoutes(deps: WebhookRouteDeps): Hono {
+  const app = new Hono()
+
+  app.post(
+    '/webhooks/:provider',
+    async (c, next) => {
+      const name = c.req.param('provider')
+      if (!isProviderName(name)) throw new AppError('not_found', `unknown provider "${name.slice(0, 40)}"`)
+      if (!deps.providers[name]) throw new AppError('not_configured', `${name} is not configured`)
+      await next()
+    },
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw new AppError('payload_too_large', `the body exceeds ${deps.maxBodyBytes} bytes`)
+      },
+    }),
+    async (c) => {
+      const name = c.req.param('provider') as ProviderName
+      const provider = deps.providers[name] as Provider
+      const started = performance.now()
+      const receivedAt = deps.now()
+      const body = new Uint8Array(await c.req.arrayBuffer())
+
+      let verified: Awaited<ReturnType<Provider['verify']>>
+      try {
+        verified = await provider.verify({ headers: c.req.raw.headers, body, receivedAt })
+      } catch (err) {
+        const reason = isAppError(err) ? err.reason : 'internal'
+        deps.onRejected?.(name, reason)
+        deps.log.warn({ provider: name, reason, bytes: body.byteLength }, 'delivery rejected')
+        throw err
+      }
+
+      const results = await Promise.allSettled(verified.map((event) => deps.inbox.receive(event, receivedAt)))
+      const durationMs = Math.round((performance.now() - started) * 10) / 10
+      const outcomes: Outcome[] = []
+      let storageFailure: unknown
+      for (const [i, result] of results.entries()) {
+        const event = verified[i]
+        if (result.status === 'fulfilled') {
+          outcomes.push(result.value)
+          deps.onOutcome?.(result.value, durationMs)
+          deps.log.info(
+            {
+              provider: name,
+              eventId: result.value.eventId,
+              type: result.value.type,
+              outcome: result.value.duplicate ? 'duplicate' : result.value.status,
+              attempts: result.value.attempts,
+              durationMs,
+            },
+            'delivery',
+          )
+          if (result.value.error) deps.log.debug({ eventId: result.value.eventId, error: result.value.error })
+        } else {
+          storageFailure ??= result.reason
+          deps.log.error(
+            {
+              provider: name,
+              eventId: event?.id,
+              type: event?.type,
+              outcome: 'error',
+              durationMs,
+              err: result.reason,
+            },
+            'delivery not recorded',
+          )
+        }
+      }
+      if (storageFailure !== undefined) {
+        throw isAppError(storageFailure)
+          ? storageFailure
+          : new AppError('storage_unavailable', 'the event store is unavailable; retry later')
+      }
+      return respond(provider, outcomes)
+    },
+  )
+  return app
+}

@@ -1,0 +1,124 @@
+/**
+ * Runs the real service in-process on a loopback port, on a real SQLite file in a scratch folder, with the
+ * handler files a test writes. `query` reads the database through a separate connection, as an operator would.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import Database from 'better-sqlite3'
+import { parseConfig } from '../../src/config.ts'
+import { createLogger } from '../../src/logger.ts'
+import { type RunningService, startService } from '../../src/service.ts'
+import { STRIPE_SECRET } from './stripe-signing.ts'
+import { tempDir } from './temp-dir.ts'
+
+export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789'
+
+/** A table the test handlers write their effects into (created before the service starts). */
+export const EFFECTS_TABLE_SQL =
+  'CREATE TABLE IF NOT EXISTS test_effects (id INTEGER PRIMARY KEY, event_id TEXT NOT NULL, handler TEXT NOT NULL)'
+
+/** A handler file that records one effect row per run; `extra` is spliced into handle() after the insert. */
+export function effectHandler(
+  options: { name?: string; provider?: string; events?: string; extra?: string } = {},
+) {
+  return `import { sql } from 'drizzle-orm'
+export default {
+  ${options.name ? `name: ${JSON.stringify(options.name)},` : ''}
+  provider: ${JSON.stringify(options.provider ?? '*')},
+  events: ${options.events ?? "'*'"},
+  async handle(event, ctx) {
+    ctx.tx.run(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, \${${JSON.stringify(options.name ?? 'effect')}})\`)
+    ${options.extra ?? ''}
+  },
+}
+`
+}
+
+export interface TestService extends RunningService {
+  dir: string
+  dbPath: string
+  logs: string[]
+  query<T = Record<string, unknown>>(sqlText: string, ...params: unknown[]): T[]
+  /** Stops the service (if running) and deletes the scratch folder. */
+  dispose(): Promise<void>
+  restart(): Promise<TestService>
+}
+
+export interface TestServiceOptions {
+  env?: Record<string, string>
+  handlers?: Record<string, string>
+  dir?: string
+  now?: () => Date
+  /** With `dir`: whether dispose() deletes it (a restarted service inherits its folder). */
+  ownDir?: boolean
+}
+
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
+  const scratch = options.dir
+    ? {
+        path: options.dir,
+        remove: () =>
+          options.ownDir ? rmSync(options.dir as string, { recursive: true, force: true }) : undefined,
+      }
+    : tempDir('svc')
+  const dir = scratch.path
+  const handlersDir = join(dir, 'handlers')
+  const dbPath = join(dir, 'hookinbox.db')
+  mkdirSync(handlersDir, { recursive: true })
+  for (const [name, source] of Object.entries(options.handlers ?? {}))
+    writeFileSync(join(handlersDir, name), source)
+  const pre = new Database(dbPath)
+  pre.exec(EFFECTS_TABLE_SQL)
+  pre.close()
+
+  const config = parseConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: dbPath,
+    HANDLERS_DIR: handlersDir,
+    STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
+    ADMIN_TOKEN,
+    LOG_LEVEL: 'debug',
+    ...options.env,
+  })
+  const logs: string[] = []
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk))
+      cb()
+    },
+  })
+  const log = createLogger(config.logLevel, sink)
+  const service = await startService(config, { log, ...(options.now ? { now: options.now } : {}) })
+  let stopped = false
+  const self: TestService = {
+    ...service,
+    dir,
+    dbPath,
+    logs,
+    query<T>(sqlText: string, ...params: unknown[]) {
+      const conn = new Database(dbPath, { readonly: true })
+      try {
+        return conn.prepare(sqlText).all(...params) as T[]
+      } finally {
+        conn.close()
+      }
+    },
+    async close() {
+      if (!stopped) {
+        stopped = true
+        await service.close()
+      }
+    },
+    async dispose() {
+      await self.close()
+      scratch.remove()
+    },
+    async restart() {
+      await self.close()
+      return startTestService({ ...options, dir, handlers: {}, ownDir: true })
+    },
+  }
+  return self
+}
