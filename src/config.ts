@@ -121,7 +121,11 @@ function sqlitePath(url: string): string {
 }
 
 export function parseConfig(env: Record<string, string | undefined>): Config {
-  const parsed = EnvSchema.safeParse(env)
+  // An empty value (`ADMIN_TOKEN=` in a .env file) means unset.
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''),
+  )
+  const parsed = EnvSchema.safeParse(present)
   if (!parsed.success) {
     // zod's messages name the variable and the rule; `input` (which may be a secret) is never included.
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`))

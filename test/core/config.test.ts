@@ -1,0 +1,87 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadEnv, parseConfig } from '../../src/config.ts'
+import { runServer } from '../support/spawn-service.ts'
+import { tempDir } from '../support/temp-dir.ts'
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const c = parseConfig({})
+    expect(c).toMatchObject({
+      port: 3000,
+      host: '0.0.0.0',
+      database: { kind: 'sqlite', path: './data/hookinbox.db', synchronous: 'FULL' },
+      handlersDir: './handlers',
+      stripe: undefined,
+      maxBodyBytes: 1_048_576,
+      handlerTimeoutMs: 10_000,
+      maxAttempts: 5,
+      adminToken: undefined,
+      logLevel: 'info',
+    })
+  })
+
+  it('reads comma-separated Stripe secrets for rotation and a file: URL for the database', () => {
+    const c = parseConfig({
+      STRIPE_WEBHOOK_SECRET: 'whsec_a, whsec_b',
+      STRIPE_TOLERANCE_SECONDS: '60',
+      DATABASE_URL: 'file:/var/lib/hookinbox/events.db',
+    })
+    expect(c.stripe).toEqual({ secrets: ['whsec_a', 'whsec_b'], toleranceSeconds: 60 })
+    expect(c.database.path).toBe('/var/lib/hookinbox/events.db')
+  })
+
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'eighty' }, /PORT: must be a whole number/],
+    [{ PORT: '70000' }, /PORT/],
+    [{ MAX_ATTEMPTS: '0' }, /MAX_ATTEMPTS/],
+    [{ HANDLER_TIMEOUT_MS: '-1' }, /HANDLER_TIMEOUT_MS/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ SQLITE_SYNCHRONOUS: 'OFF' }, /SQLITE_SYNCHRONOUS/],
+    [{ ADYEN_HMAC_KEY: 'not-hex-secret-value' }, /ADYEN_HMAC_KEY: key #1 is not an even-length hex string/],
+    [{ ADMIN_TOKEN: 'short-secret' }, /ADMIN_TOKEN: must be at least 16 characters/],
+    [{ PAYPAL_WEBHOOK_ID: 'ABC', PAYPAL_VERIFY: 'api' }, /PAYPAL_CLIENT_ID/],
+  ]
+  for (const [env, message] of bad) {
+    it(`refuses ${JSON.stringify(env)} with a message naming the variable and never its value`, () => {
+      let err: unknown
+      try {
+        parseConfig(env)
+      } catch (e) {
+        err = e
+      }
+      expect(err).toBeInstanceOf(ConfigError)
+      expect((err as Error).message).toMatch(message)
+      for (const value of Object.values(env)) {
+        if (value.length > 5) expect((err as Error).message).not.toContain(value)
+      }
+    })
+  }
+
+  it('takes values from .env in the working directory, and the environment wins', () => {
+    const dir = tempDir('env')
+    try {
+      writeFileSync(
+        join(dir.path, '.env'),
+        '# comment\nPORT=4100\nLOG_LEVEL=debug\nSTRIPE_WEBHOOK_SECRET="whsec_file"\n',
+      )
+      const env = loadEnv({ LOG_LEVEL: 'warn' }, dir.path)
+      const c = parseConfig(env)
+      expect(c.port).toBe(4100)
+      expect(c.logLevel).toBe('warn')
+      expect(c.stripe?.secrets).toEqual(['whsec_file'])
+    } finally {
+      dir.remove()
+    }
+  })
+
+  it('a bad value stops the real process before it listens, with exit code 78', async () => {
+    const run = runServer({ PORT: 'nope', ADMIN_TOKEN: 'tiny' })
+    const { code } = await run.exited
+    expect(code).toBe(78)
+    expect(run.output()).toMatch(/PORT: must be a whole number/)
+    expect(run.output()).toMatch(/ADMIN_TOKEN/)
+    expect(run.output()).not.toContain('tiny')
+  })
+})

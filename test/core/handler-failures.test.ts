@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
+import { ADMIN_TOKEN, effectHandler, startTestService, type TestService } from '../support/test-service.ts'
+
+const late = globalThis as { lateWrite?: Record<string, string> }
+
+describe('a failing handler rolls back its own writes', () => {
+  let svc: TestService
+  const effects = (id: string) =>
+    svc.query<{ n: number }>('SELECT count(*) AS n FROM test_effects WHERE event_id = ?', id)[0]?.n
+  const row = (id: string) =>
+    svc.query<{ status: string; attempts: number; last_error: string | null }>(
+      'SELECT status, attempts, last_error FROM hookinbox_events WHERE event_id = ?',
+      id,
+    )[0]
+
+  beforeAll(async () => {
+    late.lateWrite = {}
+    svc = await startTestService({
+      env: { MAX_ATTEMPTS: '3', HANDLER_TIMEOUT_MS: '150' },
+      handlers: {
+        'a-throws.ts': effectHandler({
+          name: 'throws-after-insert',
+          events: "['test.throws']",
+          extra: "throw new Error('card declined by test handler')",
+        }),
+        'b-permanent.ts': `import { PermanentError } from '../../../../src/handlers.ts'
+${effectHandler({ name: 'permanent', events: "['test.permanent']", extra: "throw new PermanentError('customer deleted')" })}`,
+        'c-slow.ts': `import { sql } from 'drizzle-orm'
+export default {
+  name: 'slow',
+  provider: 'stripe',
+  events: ['test.slow'],
+  async handle(event, ctx) {
+    ctx.tx.run(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'before-timeout')\`)
+    await new Promise((r) => setTimeout(r, 400))
+    try {
+      ctx.tx.run(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'after-timeout')\`)
+      globalThis.lateWrite[event.id] = 'written'
+    } catch (err) {
+      globalThis.lateWrite[event.id] = (err.cause ?? err).name
+    }
+  },
+}
+`,
+        'd-flaky.ts': `import { sql } from 'drizzle-orm'
+let calls = 0
+export default {
+  provider: 'stripe',
+  events: ['test.flaky'],
+  async handle(event, ctx) {
+    ctx.tx.run(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'flaky')\`)
+    if (++calls === 1) throw new Error('first call fails')
+  },
+}
+`,
+      },
+    })
+  })
+  afterAll(() => svc.dispose())
+
+  it('a handler that inserts a row then throws: 500, the row is gone, status failed, attempt counted', async () => {
+    const event = stripeEvent({ type: 'test.throws' })
+    const res = await postStripe(svc.url, event)
+    expect(res.status).toBe(500)
+    expect((res.body as { error: string }).error).toMatch(/handler failed/)
+    expect(res.text).not.toContain('card declined')
+    expect(effects(event.id as string)).toBe(0)
+    expect(row(event.id as string)).toMatchObject({ status: 'failed', attempts: 1 })
+    expect(row(event.id as string)?.last_error).toContain('card declined by test handler')
+  })
+
+  it('retries run the handlers again until MAX_ATTEMPTS, then the event is parked and acknowledged', async () => {
+    const event = stripeEvent({ type: 'test.throws' })
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    const third = await postStripe(svc.url, event)
+    expect(third.status).toBe(200)
+    expect(third.body).toEqual({ received: true, duplicate: false, status: 'parked' })
+    expect(row(event.id as string)).toMatchObject({ status: 'parked', attempts: 3 })
+    expect(effects(event.id as string)).toBe(0)
+    // A parked event waits for an operator: further deliveries are duplicates that run nothing.
+    const fourth = await postStripe(svc.url, event)
+    expect(fourth.body).toEqual({ received: true, duplicate: true, status: 'parked' })
+    const detail = await fetch(`${svc.url}/admin/api/events/stripe/${event.id}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json())
+    expect(detail.attemptLog.map((a: { outcome: string }) => a.outcome)).toEqual([
+      'failed',
+      'failed',
+      'parked',
+    ])
+  })
+
+  it('a PermanentError parks the event at once', async () => {
+    const event = stripeEvent({ type: 'test.permanent' })
+    const res = await postStripe(svc.url, event)
+    expect(res.status).toBe(200)
+    expect(res.body).toEqual({ received: true, duplicate: false, status: 'parked' })
+    expect(row(event.id as string)).toMatchObject({ status: 'parked', attempts: 1 })
+    expect(effects(event.id as string)).toBe(0)
+  })
+
+  it('a retry after a failure processes the event, keeping only the successful attempt’s writes', async () => {
+    const event = stripeEvent({ type: 'test.flaky' })
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    const retry = await postStripe(svc.url, event)
+    expect(retry.body).toEqual({ received: true, duplicate: false, status: 'processed' })
+    expect(effects(event.id as string)).toBe(1)
+    expect(row(event.id as string)).toMatchObject({ status: 'processed', attempts: 2, last_error: null })
+  })
+
+  it('a handler over HANDLER_TIMEOUT_MS fails, its writes roll back, and it cannot write afterwards', async () => {
+    const event = stripeEvent({ type: 'test.slow' })
+    const res = await postStripe(svc.url, event)
+    expect(res.status).toBe(500)
+    expect(row(event.id as string)?.last_error).toMatch(/timed out after 150 ms/)
+    // Meanwhile other deliveries are not blocked by the abandoned handler.
+    const other = stripeEvent({ type: 'test.permanent' })
+    expect((await postStripe(svc.url, other)).status).toBe(200)
+    await new Promise((r) => setTimeout(r, 500))
+    expect(late.lateWrite?.[event.id as string]).toBe('RevokedTransactionError')
+    expect(effects(event.id as string)).toBe(0)
+  })
+})

@@ -1,0 +1,91 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
+import { HandlerLoadError, isHandlerFile, loadHandlers } from '../../src/registry/load-handlers.ts'
+import { runServer } from '../support/spawn-service.ts'
+import { tempDir } from '../support/temp-dir.ts'
+
+const noop = 'async handle() {}'
+
+describe('loading handler files', () => {
+  const dirs: Array<{ remove(): void }> = []
+  afterEach(() => {
+    for (const d of dirs.splice(0)) d.remove()
+  })
+  const folder = (files: Record<string, string>) => {
+    const dir = tempDir('handlers')
+    dirs.push(dir)
+    for (const [name, source] of Object.entries(files)) writeFileSync(join(dir.path, name), source)
+    return dir.path
+  }
+
+  it('loads in file-name order, names by file, and skips tests, underscores and non-code files', async () => {
+    const dir = folder({
+      'b-second.ts': `export default { provider: 'stripe', events: ['a'], ${noop} }`,
+      'a-first.mjs': `export default [{ provider: '*', events: '*', ${noop} }, { name: 'custom', provider: 'adyen', events: ['AUTHORISATION'], ${noop} }]`,
+      'b-second.test.ts': 'throw new Error("never imported")',
+      '_schema.ts': 'throw new Error("never imported")',
+      'notes.md': '# not code',
+    })
+    const handlers = await loadHandlers(dir)
+    expect(handlers.map((h) => h.name)).toEqual(['a-first#1', 'custom', 'b-second'])
+    const registry = createHandlerRegistry(handlers)
+    expect(registry.match('stripe', 'a').map((h) => h.name)).toEqual(['a-first#1', 'b-second'])
+    expect(registry.match('adyen', 'AUTHORISATION').map((h) => h.name)).toEqual(['a-first#1', 'custom'])
+    expect(registry.match('paypal', 'X').map((h) => h.name)).toEqual(['a-first#1'])
+  })
+
+  it('recognises handler file names', () => {
+    expect(isHandlerFile('orders.ts')).toBe(true)
+    expect(isHandlerFile('orders.test.ts')).toBe(false)
+    expect(isHandlerFile('_helpers.ts')).toBe(false)
+    expect(isHandlerFile('types.d.ts')).toBe(false)
+    expect(isHandlerFile('readme.md')).toBe(false)
+  })
+
+  const malformed: Array<[string, string, RegExp]> = [
+    ['no default export', 'export const x = 1', /no default export/],
+    [
+      'a bad provider',
+      `export default { provider: 'square', events: '*', ${noop} }`,
+      /"provider" must be one of/,
+    ],
+    ['bad events', `export default { provider: 'stripe', events: [], ${noop} }`, /"events" must be/],
+    [
+      'no handle function',
+      `export default { provider: 'stripe', events: '*' }`,
+      /"handle" must be a function/,
+    ],
+    ['a syntax error', 'export default {', /failed to import/],
+    ['a throwing module', 'throw new Error("boom at import")', /failed to import: boom at import/],
+  ]
+  for (const [what, source, reason] of malformed) {
+    it(`stops on a file with ${what}, naming the file and the reason`, async () => {
+      const dir = folder({ 'broken.ts': source })
+      const err = await loadHandlers(dir).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(HandlerLoadError)
+      expect((err as Error).message).toContain(join(dir, 'broken.ts'))
+      expect((err as Error).message).toMatch(reason)
+    })
+  }
+
+  it('refuses two handlers with the same name', async () => {
+    const dir = folder({
+      'a.ts': `export default { name: 'same', provider: 'stripe', events: '*', ${noop} }`,
+      'b.ts': `export default { name: 'same', provider: 'stripe', events: '*', ${noop} }`,
+    })
+    await expect(loadHandlers(dir)).rejects.toThrow(/duplicate handler name "same"/)
+  })
+
+  it('a malformed handler file stops the real process at start-up with its path', async () => {
+    const dir = folder({ 'orders.ts': `export default { provider: 'stripe', ${noop} }` })
+    const data = tempDir('data')
+    dirs.push(data)
+    const run = runServer({ HANDLERS_DIR: dir, DATABASE_URL: join(data.path, 'db.sqlite'), PORT: '0' })
+    const { code } = await run.exited
+    expect(code).toBe(1)
+    expect(run.output()).toContain(join(dir, 'orders.ts'))
+    expect(run.output()).toMatch(/"events" must be/)
+  })
+})
