@@ -42,11 +42,12 @@ describe('GET /admin/api/events/:provider/:eventId', () => {
   })
 
   it('answers 401 with a Basic challenge for a missing or wrong token', async () => {
-    for (const headers of [
+    const cases: Record<string, string>[] = [
       {},
       { authorization: 'Bearer wrong-token-wrong-token' },
       { authorization: 'Token x' },
-    ]) {
+    ]
+    for (const headers of cases) {
       const res = await get('/admin/api/events/stripe/x', headers)
       expect(res.status).toBe(401)
       expect(res.headers.get('www-authenticate')).toMatch(/^Basic realm="hookinbox"/)
