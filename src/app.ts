@@ -7,8 +7,9 @@ import { adminRoutes } from './admin/admin-routes.ts'
 import type { EventHistory } from './admin/event-history.ts'
 import { AppError, isAppError, toResponse } from './errors.ts'
 import type { Inbox } from './inbox/inbox.ts'
+import type { Metrics } from './metrics.ts'
 import type { Provider, ProviderName } from './providers/provider.ts'
-import { type WebhookRouteDeps, webhookRoutes } from './webhooks/verify-and-receive.ts'
+import { webhookRoutes } from './webhooks/verify-and-receive.ts'
 
 export interface AppDeps {
   providers: Partial<Record<ProviderName, Provider>>
@@ -20,8 +21,7 @@ export interface AppDeps {
   /** Whether the database answers and the migrations are applied. */
   ready: () => boolean
   now?: () => Date
-  onRejected?: WebhookRouteDeps['onRejected']
-  onOutcome?: WebhookRouteDeps['onOutcome']
+  metrics?: Metrics
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -38,6 +38,13 @@ export function createApp(deps: AppDeps): Hono {
     return ready ? c.json({ status: 'ready' }) : c.json({ status: 'unavailable' }, 503)
   })
 
+  if (deps.metrics) {
+    const registry = deps.metrics.registry
+    app.get('/metrics', async (c) =>
+      c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }),
+    )
+  }
+
   app.route(
     '/',
     webhookRoutes({
@@ -46,8 +53,8 @@ export function createApp(deps: AppDeps): Hono {
       maxBodyBytes: deps.maxBodyBytes,
       log: deps.log,
       now: deps.now ?? (() => new Date()),
-      onRejected: deps.onRejected,
-      onOutcome: deps.onOutcome,
+      onRejected: deps.metrics?.rejected,
+      onOutcome: deps.metrics?.outcome,
     }),
   )
   app.route('/', adminRoutes({ adminToken: deps.adminToken, history: deps.history }))

@@ -11,6 +11,7 @@ import type { Config } from './config.ts'
 import { openSqlite, type SqliteDatabase } from './db/sqlite.ts'
 import { createSqliteInbox } from './inbox/sqlite-inbox.ts'
 import { createLogger } from './logger.ts'
+import { createMetrics } from './metrics.ts'
 import type { Provider, ProviderName } from './providers/provider.ts'
 import { createStripeProvider } from './providers/stripe.ts'
 import { createHandlerRegistry } from './registry/handler-registry.ts'
@@ -43,7 +44,9 @@ export async function startService(config: Config, options: StartOptions = {}): 
   try {
     const registry = createHandlerRegistry(handlers)
     const providers = buildProviders(config)
+    const metrics = createMetrics()
     const inbox = createSqliteInbox({
+      onBatch: (size) => metrics.batch(size),
       db,
       registry,
       log,
@@ -60,6 +63,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       maxBodyBytes: config.maxBodyBytes,
       adminToken: config.adminToken,
       ready: () => ((readyCheck.get() as { n: number }).n ?? 0) > 0,
+      metrics,
       ...(options.now ? { now: options.now } : {}),
     })
 

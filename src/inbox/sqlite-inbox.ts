@@ -33,6 +33,8 @@ export interface SqliteInboxOptions {
   /** Upper bound of events written in one transaction. */
   maxBatch?: number
   now?: () => Date
+  /** Observes the size of every committed batch (metrics, tests). */
+  onBatch?: (size: number) => void
 }
 
 interface Job {
@@ -184,6 +186,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): Inbox {
         for (const job of batch) job.reject(storageError(err))
         continue
       }
+      options.onBatch?.(batch.length)
       for (const s of settled) {
         if (s.outcome) s.job.resolve(s.outcome)
         else s.job.reject(s.error)

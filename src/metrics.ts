@@ -1,0 +1,56 @@
+/**
+ * Prometheus metrics (prom-client), one registry per service instance so tests can run several.
+ */
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import type { Outcome } from './inbox/inbox.ts'
+import type { ProviderName } from './providers/provider.ts'
+
+export interface Metrics {
+  registry: Registry
+  rejected(provider: ProviderName, reason: string): void
+  outcome(outcome: Outcome, durationMs: number): void
+  batch(size: number): void
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
+  const deliveries = new Counter({
+    name: 'hookinbox_events_received_total',
+    help: 'Verified events by provider and outcome (processed, ignored, failed, parked, duplicate)',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [registry],
+  })
+  const rejected = new Counter({
+    name: 'hookinbox_deliveries_rejected_total',
+    help: 'Deliveries refused before reaching the inbox, by provider and reason',
+    labelNames: ['provider', 'reason'] as const,
+    registers: [registry],
+  })
+  const duration = new Histogram({
+    name: 'hookinbox_delivery_duration_seconds',
+    help: 'Time from receiving a delivery to its committed outcome',
+    labelNames: ['provider'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  })
+  const batches = new Histogram({
+    name: 'hookinbox_commit_batch_size',
+    help: 'Events written per group commit',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  })
+  return {
+    registry,
+    rejected(provider, reason) {
+      rejected.inc({ provider, reason })
+    },
+    outcome(o, durationMs) {
+      deliveries.inc({ provider: o.provider, outcome: o.duplicate ? 'duplicate' : o.status })
+      duration.observe({ provider: o.provider }, durationMs / 1000)
+    },
+    batch(size) {
+      batches.observe(size)
+    },
+  }
+}

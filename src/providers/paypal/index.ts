@@ -1,0 +1,124 @@
+/**
+ * PayPal webhooks. Two ways to prove a delivery:
+ * - offline: fetch PayPal's signing certificate from an allow-listed URL (cached) and check the RSA
+ *   signature ourselves; no credentials needed, one network call per new certificate.
+ * - api: ask PayPal's verify-webhook-signature endpoint; needs REST credentials and a call per delivery.
+ */
+import { AppError } from '../../errors.ts'
+import type { Provider, RawDelivery, VerifiedEvent } from '../provider.ts'
+import type { PaypalApiOptions } from './api-config.ts'
+import { createApiVerifier } from './api-verify.ts'
+import { type CertCache, createMemoryCertCache, createTieredCertCache } from './cert-cache.ts'
+import type { CertFetchOptions } from './cert-fetch.ts'
+import { createCertSource } from './cert-source.ts'
+import { checkCertUrl, parseCertHost } from './cert-url.ts'
+import { paypalEvent } from './event.ts'
+import { rejected } from './failures.ts'
+import { readPaypalTransmission } from './headers.ts'
+import { jsonObjectText } from './json-body.ts'
+import { createTokenSource } from './oauth-token.ts'
+import { verifyPaypalSignature } from './verify-signature.ts'
+
+export type { PaypalApiOptions } from './api-config.ts'
+export { type CertCache, createMemoryCertCache, createTieredCertCache } from './cert-cache.ts'
+export { CERT_PATH_PREFIX, checkCertUrl } from './cert-url.ts'
+export {
+  checkCertSubject,
+  checkCertValidity,
+  PAYPAL_CERT_NAMES,
+  parseLeafCertificate,
+} from './certificate.ts'
+export { PAYPAL_AUTH_ALGO, type PaypalTransmission, readPaypalTransmission } from './headers.ts'
+export { jsonObjectText } from './json-body.ts'
+export { postbackBody } from './postback-body.ts'
+export { paypalCrc32, paypalSignedMessage } from './signed-message.ts'
+export { type PaypalSignatureInput, verifyPaypalSignature } from './verify-signature.ts'
+
+export interface PaypalProviderOptions {
+  /** The id PayPal gave our webhook subscription; the only webhook id ever used to verify. */
+  readonly webhookId: string
+  readonly mode: 'offline' | 'api'
+  /** Offline mode: hosts certificates may be fetched from, `host` (port 443 only) or `host:port`. */
+  readonly certHosts: readonly string[]
+  /** The clock for certificate validity; defaults to the delivery's `receivedAt`. */
+  readonly now?: () => Date
+  /** A persistent cache (e.g. the database); an in-memory level is always put in front of it. */
+  readonly certCache?: CertCache
+  /** Deadline for one certificate download or API call, in ms (default 5000). */
+  readonly fetchTimeoutMs?: number
+  /** Largest certificate download accepted, in bytes (default 64 KiB). */
+  readonly maxCertBytes?: number
+  /** Required in api mode. */
+  readonly api?: PaypalApiOptions
+  /** Extra CA certificates to trust for certificate downloads (tests); production uses Node's defaults. */
+  readonly ca?: CertFetchOptions['ca']
+}
+
+const DEFAULT_TIMEOUT_MS = 5000
+const DEFAULT_MAX_CERT_BYTES = 64 * 1024
+
+/** Configuration mistakes are plain Errors at startup, never per-request AppErrors. */
+function validate(opts: PaypalProviderOptions): void {
+  if (opts.webhookId.length === 0) throw new Error('PayPal provider: webhookId is required')
+  if (opts.mode === 'api') {
+    if (!opts.api?.baseUrl || !opts.api.clientId || !opts.api.clientSecret) {
+      throw new Error('PayPal provider: api mode needs baseUrl, clientId and clientSecret')
+    }
+    return
+  }
+  if (opts.certHosts.length === 0)
+    throw new Error('PayPal provider: offline mode needs at least one certificate host')
+  const bad = opts.certHosts.findIndex((entry) => parseCertHost(entry) === undefined)
+  if (bad !== -1)
+    throw new Error(`PayPal provider: certificate host entry ${bad + 1} is not host or host:port`)
+}
+
+export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
+  validate(opts)
+  const timeoutMs = opts.fetchTimeoutMs ?? DEFAULT_TIMEOUT_MS
+  const certHosts = [...opts.certHosts]
+  const certs = createCertSource(
+    opts.certCache ? createTieredCertCache(opts.certCache) : createMemoryCertCache(),
+    { timeoutMs, maxBytes: opts.maxCertBytes ?? DEFAULT_MAX_CERT_BYTES, ...(opts.ca ? { ca: opts.ca } : {}) },
+  )
+  const apiVerify =
+    opts.mode === 'api' && opts.api
+      ? createApiVerifier(opts.api, opts.webhookId, createTokenSource(opts.api, timeoutMs), timeoutMs)
+      : undefined
+
+  async function verifyOffline(delivery: RawDelivery): Promise<VerifiedEvent[]> {
+    const transmission = readPaypalTransmission(delivery.headers)
+    // Checked before anything touches the network: a disallowed URL never causes a connection.
+    const url = checkCertUrl(transmission.certUrl, certHosts)
+    const certificate = await certs.get(url, opts.now ? opts.now() : delivery.receivedAt)
+    const ok = verifyPaypalSignature({
+      transmissionId: transmission.transmissionId,
+      transmissionTime: transmission.transmissionTime,
+      webhookId: opts.webhookId,
+      body: delivery.body,
+      signature: transmission.transmissionSig,
+      certificate,
+    })
+    if (!ok) throw rejected('bad_signature', 'PayPal signature mismatch')
+    const parsed = jsonObjectText(delivery.body)
+    if (!parsed)
+      throw new AppError('invalid_event', 'PayPal event is not a JSON object', { reason: 'malformed_event' })
+    return [paypalEvent(parsed.value, parsed.text)]
+  }
+
+  async function verifyWithApi(delivery: RawDelivery, verify: NonNullable<typeof apiVerify>) {
+    const transmission = readPaypalTransmission(delivery.headers)
+    const parsed = jsonObjectText(delivery.body)
+    // Nothing can be verified (or safely spliced into the API request) unless the body is one JSON object.
+    if (!parsed) throw rejected('malformed_body', 'PayPal delivery body is not a JSON object')
+    await verify(transmission, parsed.text)
+    return [paypalEvent(parsed.value, parsed.text)]
+  }
+
+  return {
+    name: 'paypal',
+    verify(delivery) {
+      return apiVerify ? verifyWithApi(delivery, apiVerify) : verifyOffline(delivery)
+    },
+  }
+}

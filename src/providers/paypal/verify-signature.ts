@@ -1,0 +1,36 @@
+/**
+ * The pure RSA check of offline verification: SHA256withRSA (PKCS#1 v1.5) over the signed message, with
+ * the public key of the (already vetted) PayPal certificate. No clock, no network.
+ */
+import { createPublicKey, type KeyObject, verify, X509Certificate } from 'node:crypto'
+import { type PaypalSignedMessageInput, paypalSignedMessage } from './signed-message.ts'
+
+export interface PaypalSignatureInput extends PaypalSignedMessageInput {
+  /** The PAYPAL-TRANSMISSION-SIG header (base64). */
+  readonly signature: string
+  /** The signing certificate, parsed or as PEM. */
+  readonly certificate: X509Certificate | string
+}
+
+function rsaKey(certificate: X509Certificate | string): KeyObject | undefined {
+  try {
+    const key = certificate instanceof X509Certificate ? certificate.publicKey : createPublicKey(certificate)
+    // The header promises RSA; an EC key would make crypto.verify run ECDSA instead.
+    return key.asymmetricKeyType === 'rsa' ? key : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** True when the signature is PayPal's over this delivery; false for any mismatch or unusable input. */
+export function verifyPaypalSignature(input: PaypalSignatureInput): boolean {
+  const key = rsaKey(input.certificate)
+  if (!key) return false
+  const signature = Buffer.from(input.signature, 'base64')
+  if (signature.length === 0) return false
+  try {
+    return verify('sha256', Buffer.from(paypalSignedMessage(input), 'utf8'), key, signature)
+  } catch {
+    return false
+  }
+}

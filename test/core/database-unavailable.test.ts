@@ -1,0 +1,35 @@
+import Database from 'better-sqlite3'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
+import { effectHandler, startTestService, type TestService } from '../support/test-service.ts'
+
+describe('the database is unavailable', () => {
+  let svc: TestService
+  beforeAll(async () => {
+    svc = await startTestService({ handlers: { 'effect.ts': effectHandler() } })
+  })
+  afterAll(() => svc.dispose())
+
+  it('a write lock held by another process: 503, nothing acknowledged, and it recovers when released', async () => {
+    const other = new Database(svc.dbPath)
+    other.exec('BEGIN IMMEDIATE')
+    try {
+      const event = stripeEvent()
+      const res = await postStripe(svc.url, event)
+      expect(res.status).toBe(503)
+      expect(res.body).toEqual({ error: 'the event store is unavailable; retry later' })
+      other.exec('ROLLBACK')
+      const retry = await postStripe(svc.url, event)
+      expect(retry.status).toBe(200)
+      expect(retry.body).toEqual({ received: true, duplicate: false, status: 'processed' })
+      const [row] = svc.query<{ n: number }>(
+        'SELECT count(*) AS n FROM test_effects WHERE event_id = ?',
+        event.id,
+      )
+      expect(row?.n).toBe(1)
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK')
+      other.close()
+    }
+  })
+})
