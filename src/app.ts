@@ -57,7 +57,15 @@ export function createApp(deps: AppDeps): Hono {
       onOutcome: deps.metrics?.outcome,
     }),
   )
-  app.route('/', adminRoutes({ adminToken: deps.adminToken, history: deps.history }))
+  app.route(
+    '/',
+    adminRoutes({
+      adminToken: deps.adminToken,
+      history: deps.history,
+      inbox: deps.inbox,
+      now: deps.now ?? (() => new Date()),
+    }),
+  )
 
   app.notFound(() => toResponse(new AppError('not_found', 'not found')))
   app.onError((err) => {

@@ -1,11 +1,36 @@
 import { Hono } from 'hono'
 import { AppError } from '../errors.ts'
+import type { Inbox } from '../inbox/inbox.ts'
+import { PROVIDER_NAMES, type ProviderName } from '../providers/provider.ts'
 import type { EventHistory } from './event-history.ts'
+import { parseFilter, parseListRequest } from './list-filter.ts'
+import { adminPages } from './page/admin-pages.tsx'
+import { bulkReplay } from './replay.ts'
 import { requireAdmin } from './require-admin.ts'
 
 export interface AdminRouteDeps {
   adminToken: string | undefined
   history: EventHistory
+  inbox: Inbox
+  now: () => Date
+}
+
+function providerParam(name: string): ProviderName {
+  if (!PROVIDER_NAMES.includes(name as ProviderName)) throw new AppError('not_found', 'no such event')
+  return name as ProviderName
+}
+
+async function jsonBody(req: Request): Promise<Record<string, unknown>> {
+  const text = await req.text()
+  if (text.trim() === '') return {}
+  try {
+    const value = JSON.parse(text) as unknown
+    if (typeof value === 'object' && value !== null && !Array.isArray(value))
+      return value as Record<string, unknown>
+  } catch {
+    // fall through
+  }
+  throw new AppError('invalid_request', 'the body must be a JSON object')
 }
 
 export function adminRoutes(deps: AdminRouteDeps): Hono {
@@ -13,10 +38,39 @@ export function adminRoutes(deps: AdminRouteDeps): Hono {
   app.use('/admin', requireAdmin(deps.adminToken))
   app.use('/admin/*', requireAdmin(deps.adminToken))
 
+  app.get('/admin/api/events', (c) => c.json(deps.history.list(parseListRequest(c.req.query()))))
+
   app.get('/admin/api/events/:provider/:eventId', (c) => {
-    const event = deps.history.getEvent(c.req.param('provider'), c.req.param('eventId'))
+    const event = deps.history.getEvent(providerParam(c.req.param('provider')), c.req.param('eventId'))
     if (!event) throw new AppError('not_found', 'no such event')
     return c.json(event)
   })
+
+  app.post('/admin/api/events/:provider/:eventId/replay', async (c) => {
+    const outcome = await deps.inbox.replay(providerParam(c.req.param('provider')), c.req.param('eventId'))
+    return c.json({
+      provider: outcome.provider,
+      eventId: outcome.eventId,
+      status: outcome.status,
+      attempts: outcome.attempts,
+    })
+  })
+
+  app.post('/admin/api/replay', async (c) => {
+    const body = await jsonBody(c.req.raw)
+    const { dryRun, ...filterInput } = body
+    if (dryRun !== undefined && typeof dryRun !== 'boolean') {
+      throw new AppError('invalid_request', 'invalid parameter "dryRun": must be true or false')
+    }
+    const filter = parseFilter(filterInput)
+    if (filter.status && filter.status !== 'failed' && filter.status !== 'parked') {
+      throw new AppError('invalid_request', 'invalid parameter "status": only failed or parked events replay')
+    }
+    return c.json(await bulkReplay(deps.history, deps.inbox, filter, dryRun === true))
+  })
+
+  app.get('/admin/api/stats', (c) => c.json(deps.history.stats(deps.now())))
+
+  app.route('/', adminPages({ history: deps.history, inbox: deps.inbox }))
   return app
 }

@@ -1,9 +1,12 @@
 /**
  * Read-side queries over the event history, on the read connection (they never wait for the writer).
+ * Paging is keyset on the arrival sequence (newest first, no OFFSET): events that arrive while an operator
+ * pages get higher sequence numbers than every page already read, so each event is listed exactly once.
  */
-import { and, asc, eq } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, lt, or, type SQL, sql } from 'drizzle-orm'
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
-import { attempts, type EventStatus, events } from '../db/schema.ts'
+import { attempts, type EventStatus, events, rejections } from '../db/schema.ts'
+import { type EventFilter, encodeCursor, type ListRequest } from './list-filter.ts'
 
 export interface EventSummary {
   provider: string
@@ -32,19 +35,96 @@ export interface EventDetail extends EventSummary {
   attemptLog: AttemptEntry[]
 }
 
-const iso = (d: Date | null) => (d ? d.toISOString() : null)
+export interface EventPage {
+  events: EventSummary[]
+  nextCursor: string | null
+}
+
+export interface Stats {
+  events: Record<string, Partial<Record<EventStatus, number>>>
+  rejected: Record<string, { lastHour: number; lastDay: number }>
+}
 
 export interface EventHistory {
   getEvent(provider: string, eventId: string): EventDetail | undefined
+  list(request: ListRequest): EventPage
+  /** Failed and parked events matching the filter, oldest first, `limit` at a time after `afterSeq`. */
+  replayable(
+    filter: EventFilter,
+    afterSeq: number,
+    limit: number,
+  ): Array<{ seq: number; provider: string; eventId: string; type: string; status: EventStatus }>
+  stats(now: Date): Stats
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+const summaryColumns = {
+  seq: events.seq,
+  provider: events.provider,
+  eventId: events.eventId,
+  type: events.type,
+  status: events.status,
+  attempts: events.attempts,
+  receivedAt: events.receivedAt,
+  processedAt: events.processedAt,
+  lastError: events.lastError,
+  handlers: events.handlers,
+  duplicates: events.duplicates,
+  lastSeenAt: events.lastSeenAt,
+}
+
+type SummaryRow = {
+  [K in keyof typeof summaryColumns]:
+    | (typeof summaryColumns)[K]['_']['data']
+    | ((typeof summaryColumns)[K]['_']['notNull'] extends true ? never : null)
+}
+
+function toSummary(row: SummaryRow): EventSummary {
+  return {
+    provider: row.provider,
+    eventId: row.eventId,
+    type: row.type,
+    status: row.status,
+    attempts: row.attempts,
+    receivedAt: row.receivedAt.toISOString(),
+    processedAt: iso(row.processedAt),
+    lastError: row.lastError,
+    handlers: row.handlers ? (JSON.parse(row.handlers) as string[]) : [],
+    duplicates: row.duplicates,
+    lastSeenAt: iso(row.lastSeenAt),
+  }
+}
+
+/** The smallest string greater than every string starting with `prefix` (for index-friendly prefix ranges). */
+const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
+
+export function filterConditions(filter: EventFilter): SQL[] {
+  const conds: SQL[] = []
+  if (filter.provider) conds.push(eq(events.provider, filter.provider))
+  if (filter.type) conds.push(eq(events.type, filter.type))
+  if (filter.status) conds.push(eq(events.status, filter.status))
+  if (filter.since) conds.push(gte(events.receivedAt, filter.since))
+  if (filter.until) conds.push(lt(events.receivedAt, filter.until))
+  if (filter.q) {
+    const q = filter.q
+    conds.push(
+      or(
+        and(gte(events.eventId, q), lt(events.eventId, prefixEnd(q))),
+        and(gte(events.type, q), lt(events.type, prefixEnd(q))),
+      ) as SQL,
+    )
+  }
+  return conds
 }
 
 export function createEventHistory(db: BetterSQLite3Database): EventHistory {
   return {
     getEvent(provider, eventId) {
       const row = db
-        .select()
+        .select({ ...summaryColumns, payload: events.payload })
         .from(events)
-        .where(and(eq(events.provider, provider), eq(events.eventId, eventId)))
+        .where(and(eq(events.eventId, eventId), eq(events.provider, provider)))
         .get()
       if (!row) return undefined
       const log = db
@@ -54,17 +134,7 @@ export function createEventHistory(db: BetterSQLite3Database): EventHistory {
         .orderBy(asc(attempts.id))
         .all()
       return {
-        provider: row.provider,
-        eventId: row.eventId,
-        type: row.type,
-        status: row.status,
-        attempts: row.attempts,
-        receivedAt: row.receivedAt.toISOString(),
-        processedAt: iso(row.processedAt),
-        lastError: row.lastError,
-        handlers: row.handlers ? (JSON.parse(row.handlers) as string[]) : [],
-        duplicates: row.duplicates,
-        lastSeenAt: iso(row.lastSeenAt),
+        ...toSummary(row),
         payload: row.payload === null ? null : JSON.parse(row.payload),
         attemptLog: log.map((a) => ({
           at: a.at.toISOString(),
@@ -74,6 +144,71 @@ export function createEventHistory(db: BetterSQLite3Database): EventHistory {
           trigger: a.trigger,
         })),
       }
+    },
+
+    list(request) {
+      const conds = filterConditions(request)
+      if (request.before !== undefined) conds.push(lt(events.seq, request.before))
+      const rows = db
+        .select(summaryColumns)
+        .from(events)
+        .where(conds.length > 0 ? and(...conds) : undefined)
+        .orderBy(desc(events.seq))
+        .limit(request.limit + 1)
+        .all()
+      const page = rows.slice(0, request.limit)
+      const last = page[page.length - 1]
+      return {
+        events: page.map(toSummary),
+        nextCursor: rows.length > request.limit && last ? encodeCursor(last.seq) : null,
+      }
+    },
+
+    replayable(filter, afterSeq, limit) {
+      const conds = filterConditions(filter)
+      if (!filter.status) conds.push(or(eq(events.status, 'failed'), eq(events.status, 'parked')) as SQL)
+      conds.push(gt(events.seq, afterSeq))
+      return db
+        .select({
+          seq: events.seq,
+          provider: events.provider,
+          eventId: events.eventId,
+          type: events.type,
+          status: events.status,
+        })
+        .from(events)
+        .where(and(...conds))
+        .orderBy(asc(events.seq))
+        .limit(limit)
+        .all()
+    },
+
+    stats(now) {
+      const counts = db
+        .select({ provider: events.provider, status: events.status, n: sql<number>`count(*)` })
+        .from(events)
+        .groupBy(events.provider, events.status)
+        .all()
+      const byProvider: Stats['events'] = {}
+      for (const c of counts) {
+        const forProvider = byProvider[c.provider] ?? {}
+        forProvider[c.status] = c.n
+        byProvider[c.provider] = forProvider
+      }
+      const minute = Math.floor(now.getTime() / 60_000)
+      const rej = db
+        .select({
+          provider: rejections.provider,
+          lastHour: sql<number>`coalesce(sum(case when ${rejections.minute} > ${minute - 60} then ${rejections.count} else 0 end), 0)`,
+          lastDay: sql<number>`coalesce(sum(${rejections.count}), 0)`,
+        })
+        .from(rejections)
+        .where(gt(rejections.minute, minute - 1440))
+        .groupBy(rejections.provider)
+        .all()
+      const rejected: Stats['rejected'] = {}
+      for (const r of rej) rejected[r.provider] = { lastHour: r.lastHour, lastDay: r.lastDay }
+      return { events: byProvider, rejected }
     },
   }
 }

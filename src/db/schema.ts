@@ -4,7 +4,7 @@
  * start-up. Times are stored as Unix milliseconds.
  */
 import { sql } from 'drizzle-orm'
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
 export const EVENT_STATUSES = ['processed', 'ignored', 'failed', 'parked'] as const
 export type EventStatus = (typeof EVENT_STATUSES)[number]
@@ -30,9 +30,13 @@ export const events = sqliteTable(
     duplicates: integer('duplicates').notNull().default(0),
     lastSeenAt: integer('last_seen_at', { mode: 'timestamp_ms' }),
   },
+  // Every admin filter has an index that yields rows newest first, so the first page of the history stays
+  // fast however many events there are. The unique key leads with event_id so an id prefix search uses it.
   (t) => [
-    uniqueIndex('hookinbox_events_provider_event_id').on(t.provider, t.eventId),
+    uniqueIndex('hookinbox_events_event_id_provider').on(t.eventId, t.provider),
     index('hookinbox_events_status_seq').on(t.status, t.seq),
+    index('hookinbox_events_provider_seq').on(t.provider, t.seq),
+    index('hookinbox_events_type_seq').on(t.type, t.seq),
     index('hookinbox_events_received_at').on(t.receivedAt),
   ],
 )
@@ -53,6 +57,22 @@ export const attempts = sqliteTable(
     trigger: text('trigger').notNull().default(sql`'delivery'`),
   },
   (t) => [index('hookinbox_attempts_event_seq').on(t.eventSeq)],
+)
+
+/** Deliveries refused before the inbox (bad signature, …), counted per minute for the admin stats. */
+export const rejections = sqliteTable(
+  'hookinbox_rejections',
+  {
+    provider: text('provider').notNull(),
+    reason: text('reason').notNull(),
+    /** Unix minute (ms / 60000). */
+    minute: integer('minute').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.provider, t.reason, t.minute] }),
+    index('hookinbox_rejections_minute').on(t.minute),
+  ],
 )
 
 /** PayPal signing certificates by URL, so a restart does not fetch them again. */

@@ -29,6 +29,8 @@ export interface Inbox {
    * delivery. Throws AppError `not_found` for an unknown event, `conflict` for processed/ignored ones.
    */
   replay(provider: ProviderName, eventId: string): Promise<Outcome>
+  /** Counts a delivery refused before the inbox (bad signature, …) for the admin stats; best effort. */
+  noteRejected(provider: ProviderName, reason: string, at: Date): void
   /** Waits for queued work to commit; later calls to receive are refused. */
   close(): Promise<void>
 }

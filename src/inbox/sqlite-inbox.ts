@@ -14,7 +14,7 @@ import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3'
 import type { Logger } from 'pino'
-import { attempts, type EventStatus, events } from '../db/schema.ts'
+import { attempts, type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError } from '../errors.ts'
 import type { HandlerEvent } from '../handlers.ts'
@@ -95,10 +95,23 @@ export function createSqliteInbox(options: SqliteInboxOptions): Inbox {
     .prepare()
 
   const queue: Job[] = []
-  /** Duplicate sightings answered from the read path, folded into the next transaction (best effort). */
-  const pendingTouches = new Map<string, { provider: string; eventId: string; count: number; at: Date }>()
+  /**
+   * Statistics gathered outside the queue (duplicate sightings answered from the read path, refused
+   * deliveries), folded into the next write transaction. Best effort: a crash may lose the last few.
+   */
+  const notes = {
+    sightings: new Map<string, { provider: string; eventId: string; count: number; at: Date }>(),
+    rejections: new Map<string, { provider: string; reason: string; minute: number; count: number }>(),
+    get size() {
+      return this.sightings.size + this.rejections.size
+    },
+    clear() {
+      this.sightings.clear()
+      this.rejections.clear()
+    },
+  }
   let draining: Promise<void> | undefined
-  let touchTimer: NodeJS.Timeout | undefined
+  let notesTimer: NodeJS.Timeout | undefined
   let closed = false
 
   function kick() {
@@ -110,49 +123,62 @@ export function createSqliteInbox(options: SqliteInboxOptions): Inbox {
     }
   }
 
+  function scheduleNotes() {
+    if (!notesTimer && !closed) {
+      notesTimer = setTimeout(() => {
+        notesTimer = undefined
+        kick()
+      }, 200)
+      notesTimer.unref()
+    }
+  }
+
   function noteDuplicate(provider: string, eventId: string, at: Date) {
     const k = `${provider}\u0000${eventId}`
-    const t = pendingTouches.get(k)
+    const t = notes.sightings.get(k)
     if (t) {
       t.count++
       t.at = at
     } else {
-      pendingTouches.set(k, { provider, eventId, count: 1, at })
+      notes.sightings.set(k, { provider, eventId, count: 1, at })
     }
-    if (!touchTimer && !closed) {
-      touchTimer = setTimeout(() => {
-        touchTimer = undefined
-        kick()
-      }, 200)
-      touchTimer.unref()
-    }
+    scheduleNotes()
   }
 
-  function flushTouches() {
-    for (const t of pendingTouches.values()) {
+  function flushNotes() {
+    for (const t of notes.sightings.values()) {
       touch.run({ provider: t.provider, eventId: t.eventId, count: t.count, lastSeenAt: t.at.getTime() })
     }
-    pendingTouches.clear()
+    for (const r of notes.rejections.values()) {
+      w.insert(rejections)
+        .values(r)
+        .onConflictDoUpdate({
+          target: [rejections.provider, rejections.reason, rejections.minute],
+          set: { count: sql`${rejections.count} + ${r.count}` },
+        })
+        .run()
+    }
+    notes.clear()
   }
 
   async function drain(): Promise<void> {
-    while (queue.length > 0 || pendingTouches.size > 0) {
+    while (queue.length > 0 || notes.size > 0) {
       const batch = queue.splice(0, maxBatch)
       try {
         begin.run()
       } catch (err) {
         log.error({ err }, 'could not start a write transaction')
         for (const job of batch) job.reject(storageError(err))
-        // The sightings are only statistics; drop them rather than spin on a broken database.
-        pendingTouches.clear()
+        // The notes are only statistics; drop them rather than spin on a broken database.
+        notes.clear()
         continue
       }
       const settled: Array<{ job: Job; outcome?: Outcome; error?: unknown }> = []
       try {
-        flushTouches()
+        flushNotes()
       } catch (err) {
-        log.warn({ err }, 'could not record duplicate sightings')
-        pendingTouches.clear()
+        log.warn({ err }, 'could not record delivery statistics')
+        notes.clear()
       }
       let lost = false
       for (const job of batch) {
@@ -339,14 +365,24 @@ export function createSqliteInbox(options: SqliteInboxOptions): Inbox {
       return enqueue({ kind: 'delivery', provider: event.provider, eventId: event.id, event, receivedAt })
     },
 
+    noteRejected(provider, reason, at) {
+      const minute = Math.floor(at.getTime() / 60_000)
+      const k = `${provider}\u0000${reason}\u0000${minute}`
+      const r = notes.rejections.get(k)
+      if (r) r.count++
+      // Bounded: reasons are a small fixed set, but never let hostile traffic grow this map without limit.
+      else if (notes.rejections.size < 1000) notes.rejections.set(k, { provider, reason, minute, count: 1 })
+      scheduleNotes()
+    },
+
     replay(provider, eventId) {
       return enqueue({ kind: 'replay', provider, eventId, receivedAt: now() })
     },
 
     async close() {
       closed = true
-      if (touchTimer) clearTimeout(touchTimer)
-      touchTimer = undefined
+      if (notesTimer) clearTimeout(notesTimer)
+      notesTimer = undefined
       kick()
       while (draining) await draining
     },

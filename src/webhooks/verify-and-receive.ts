@@ -54,6 +54,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
       } catch (err) {
         const reason = isAppError(err) ? err.reason : 'internal'
         deps.onRejected?.(name, reason)
+        deps.inbox.noteRejected(name, reason, receivedAt)
         deps.log.warn({ provider: name, reason, bytes: body.byteLength }, 'delivery rejected')
         throw err
       }

@@ -4,6 +4,7 @@
  * the whole exchange has one deadline and one size cap. TLS trust is Node's default (NODE_EXTRA_CA_CERTS
  * applies); `ca` exists so tests can trust a throwaway CA in-process.
  */
+import type { ClientRequest } from 'node:http'
 import { request } from 'node:https'
 import { unavailable } from './failures.ts'
 
@@ -19,27 +20,35 @@ export interface CertFetchOptions {
 export function fetchCertPem(url: URL, opts: CertFetchOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     let settled = false
+    let timer: NodeJS.Timeout | undefined
+    let req: ClientRequest | undefined
     const fail = (detail: string, cause?: unknown) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
-      req.destroy()
+      req?.destroy()
       reject(unavailable('cert_fetch_failed', `could not fetch the PayPal certificate (${detail})`, cause))
     }
 
-    const req = request({
-      // URL.hostname keeps IPv6 brackets; the socket layer wants the bare address.
-      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: url.port === '' ? 443 : Number(url.port),
-      path: url.pathname,
-      method: 'GET',
-      headers: { accept: 'application/x-pem-file, text/plain, */*', connection: 'close' },
-      // A fresh connection per fetch: fetches are rare (certificates are cached) and no pooled socket
-      // outlives the request.
-      agent: false,
-      ...(opts.ca === undefined ? {} : { ca: opts.ca as string | Buffer | Array<string | Buffer> }),
-    })
-    const timer = setTimeout(() => fail('timed out'), opts.timeoutMs)
+    try {
+      req = request({
+        // URL.hostname keeps IPv6 brackets; the socket layer wants the bare address.
+        hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port === '' ? 443 : Number(url.port),
+        path: url.pathname,
+        method: 'GET',
+        headers: { accept: 'application/x-pem-file, text/plain, */*', connection: 'close' },
+        // A fresh connection per fetch: fetches are rare (certificates are cached) and no pooled socket
+        // outlives the request.
+        agent: false,
+        ...(opts.ca === undefined ? {} : { ca: opts.ca as string | Buffer | Array<string | Buffer> }),
+      })
+    } catch (err) {
+      // Invalid request options throw synchronously; still only an AppError may leave this module.
+      fail('invalid request', err)
+      return
+    }
+    timer = setTimeout(() => fail('timed out'), opts.timeoutMs)
 
     req.on('error', (err) => fail('connection error', err))
     req.on('response', (res) => {

@@ -27,8 +27,10 @@ CREATE TABLE `hookinbox_events` (
 	`last_seen_at` integer
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `hookinbox_events_provider_event_id` ON `hookinbox_events` (`provider`,`event_id`);--> statement-breakpoint
+CREATE UNIQUE INDEX `hookinbox_events_event_id_provider` ON `hookinbox_events` (`event_id`,`provider`);--> statement-breakpoint
 CREATE INDEX `hookinbox_events_status_seq` ON `hookinbox_events` (`status`,`seq`);--> statement-breakpoint
+CREATE INDEX `hookinbox_events_provider_seq` ON `hookinbox_events` (`provider`,`seq`);--> statement-breakpoint
+CREATE INDEX `hookinbox_events_type_seq` ON `hookinbox_events` (`type`,`seq`);--> statement-breakpoint
 CREATE INDEX `hookinbox_events_received_at` ON `hookinbox_events` (`received_at`);--> statement-breakpoint
 CREATE TABLE `hookinbox_paypal_certs` (
 	`url` text PRIMARY KEY NOT NULL,
@@ -36,6 +38,15 @@ CREATE TABLE `hookinbox_paypal_certs` (
 	`fetched_at` integer NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE `hookinbox_rejections` (
+	`provider` text NOT NULL,
+	`reason` text NOT NULL,
+	`minute` integer NOT NULL,
+	`count` integer NOT NULL,
+	PRIMARY KEY(`provider`, `reason`, `minute`)
+);
+--> statement-breakpoint
+CREATE INDEX `hookinbox_rejections_minute` ON `hookinbox_rejections` (`minute`);--> statement-breakpoint
 CREATE TABLE `paid_checkouts` (
 	`session_id` text PRIMARY KEY NOT NULL,
 	`customer_email` text,

@@ -1,0 +1,115 @@
+/**
+ * The filter of the event history, shared by the list API, the bulk replay and the page. Parsing is strict:
+ * an invalid parameter is a 400 that names it, never a 500 and never a query that scans for nothing.
+ */
+import { z } from 'zod'
+import { EVENT_STATUSES, type EventStatus } from '../db/schema.ts'
+import { AppError } from '../errors.ts'
+import { PROVIDER_NAMES, type ProviderName } from '../providers/provider.ts'
+
+export interface EventFilter {
+  provider?: ProviderName
+  type?: string
+  status?: EventStatus
+  since?: Date
+  until?: Date
+  /** Prefix of the event id or of the type. */
+  q?: string
+}
+
+export interface ListRequest extends EventFilter {
+  limit: number
+  /** Only events older (lower seq) than this. */
+  before?: number
+}
+
+export const MAX_LIMIT = 500
+const CURSOR_PREFIX = 'v1:'
+
+export const encodeCursor = (seq: number) => Buffer.from(`${CURSOR_PREFIX}${seq}`).toString('base64url')
+
+function decodeCursor(cursor: string): number | undefined {
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(cursor)) return undefined
+  const text = Buffer.from(cursor, 'base64url').toString('utf8')
+  const m = /^v1:(\d{1,15})$/.exec(text)
+  return m ? Number(m[1]) : undefined
+}
+
+const isoDate = z
+  .string()
+  .max(40)
+  .refine(
+    (s) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)),
+    {
+      message: 'must be an ISO-8601 date or date-time',
+    },
+  )
+  .transform((s) => new Date(s))
+
+const text = (max: number) => z.string().min(1).max(max)
+
+const FilterSchema = z.object({
+  provider: z.enum(PROVIDER_NAMES).optional(),
+  type: text(255).optional(),
+  status: z.enum(EVENT_STATUSES).optional(),
+  since: isoDate.optional(),
+  until: isoDate.optional(),
+  q: text(255).optional(),
+})
+
+function invalid(error: z.ZodError): never {
+  const issue = error.issues[0]
+  const name = issue?.path.join('.') || 'query'
+  throw new AppError('invalid_request', `invalid parameter "${name}": ${issue?.message ?? 'invalid'}`, {
+    reason: 'bad_parameter',
+  })
+}
+
+/** Parses a filter from query parameters or a JSON body; empty strings mean "not given". */
+export function parseFilter(input: Record<string, unknown>): EventFilter {
+  const cleaned = Object.fromEntries(
+    Object.entries(input).filter(([, v]) => v !== '' && v !== undefined && v !== null),
+  )
+  const parsed = FilterSchema.safeParse(cleaned)
+  if (!parsed.success) invalid(parsed.error)
+  const f = parsed.data
+  const filter: EventFilter = {}
+  if (f.provider) filter.provider = f.provider
+  if (f.type) filter.type = f.type
+  if (f.status) filter.status = f.status
+  if (f.since) filter.since = f.since
+  if (f.until) filter.until = f.until
+  if (f.q) filter.q = f.q
+  return filter
+}
+
+export function parseListRequest(query: Record<string, string | undefined>): ListRequest {
+  const known = new Set(['provider', 'type', 'status', 'since', 'until', 'q', 'limit', 'cursor'])
+  for (const name of Object.keys(query)) {
+    if (!known.has(name)) {
+      throw new AppError('invalid_request', `unknown parameter "${name.slice(0, 40)}"`, {
+        reason: 'bad_parameter',
+      })
+    }
+  }
+  const { limit: rawLimit, cursor, ...rest } = query
+  const filter = parseFilter(rest)
+  let limit = 50
+  if (rawLimit !== undefined && rawLimit !== '') {
+    if (!/^\d{1,4}$/.test(rawLimit) || Number(rawLimit) < 1 || Number(rawLimit) > MAX_LIMIT) {
+      throw new AppError('invalid_request', `invalid parameter "limit": must be 1 to ${MAX_LIMIT}`, {
+        reason: 'bad_parameter',
+      })
+    }
+    limit = Number(rawLimit)
+  }
+  const request: ListRequest = { ...filter, limit }
+  if (cursor !== undefined && cursor !== '') {
+    const before = decodeCursor(cursor)
+    if (before === undefined) {
+      throw new AppError('invalid_request', 'invalid parameter "cursor"', { reason: 'bad_parameter' })
+    }
+    request.before = before
+  }
+  return request
+}
