@@ -5,6 +5,7 @@ import { Hono } from 'hono'
 import type { Logger } from 'pino'
 import { adminRoutes } from './admin/admin-routes.ts'
 import type { EventHistory } from './admin/event-history.ts'
+import { requireToken } from './admin/require-admin.ts'
 import { AppError, isAppError, toResponse } from './errors.ts'
 import type { Inbox } from './inbox/inbox.ts'
 import type { Metrics } from './metrics.ts'
@@ -22,6 +23,8 @@ export interface AppDeps {
   ready: () => boolean
   now?: () => Date
   metrics?: Metrics
+  /** When set, /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken?: string | undefined
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -40,6 +43,7 @@ export function createApp(deps: AppDeps): Hono {
 
   if (deps.metrics) {
     const registry = deps.metrics.registry
+    if (deps.metricsToken) app.use('/metrics', requireToken(deps.metricsToken, 'metrics'))
     app.get('/metrics', async (c) =>
       c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }),
     )

@@ -67,6 +67,7 @@ const EnvSchema = z.object({
   HANDLER_TIMEOUT_MS: intIn(1, 600_000).default(10_000),
   MAX_ATTEMPTS: intIn(1, 1000).default(5),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 
@@ -91,6 +92,7 @@ export interface Config {
   handlerTimeoutMs: number
   maxAttempts: number
   adminToken: string | undefined
+  metricsToken: string | undefined
   logLevel: Env['LOG_LEVEL']
 }
 
@@ -186,6 +188,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     handlerTimeoutMs: e.HANDLER_TIMEOUT_MS,
     maxAttempts: e.MAX_ATTEMPTS,
     adminToken: e.ADMIN_TOKEN,
+    metricsToken: e.METRICS_TOKEN,
     logLevel: e.LOG_LEVEL,
   }
 }

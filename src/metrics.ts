@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (prom-client), one registry per service instance so tests can run several.
  */
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { Outcome } from './inbox/inbox.ts'
 import type { ProviderName } from './providers/provider.ts'
 
@@ -12,8 +12,37 @@ export interface Metrics {
   batch(size: number): void
 }
 
-export function createMetrics(): Metrics {
+export interface MetricsSources {
+  /** Events by provider and status, read from the database (cached between scrapes, see below). */
+  eventCounts?: () => Record<string, Partial<Record<string, number>>>
+}
+
+const EVENT_COUNT_CACHE_MS = 15_000
+
+export function createMetrics(sources: MetricsSources = {}): Metrics {
   const registry = new Registry()
+  let cached: { at: number; counts: Record<string, Partial<Record<string, number>>> } | undefined
+  new Gauge({
+    name: 'hookinbox_events',
+    help: 'Stored events by provider and status (refreshed at most every 15 s)',
+    labelNames: ['provider', 'status'] as const,
+    registers: [registry],
+    collect() {
+      if (!sources.eventCounts) return
+      // Counting is a scan of the status index; a scrape every few seconds must not repeat it each time.
+      if (!cached || Date.now() - cached.at > EVENT_COUNT_CACHE_MS) {
+        try {
+          cached = { at: Date.now(), counts: sources.eventCounts() }
+        } catch {
+          return
+        }
+      }
+      this.reset()
+      for (const [provider, byStatus] of Object.entries(cached.counts)) {
+        for (const [status, n] of Object.entries(byStatus)) this.set({ provider, status }, n ?? 0)
+      }
+    },
+  })
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
   const deliveries = new Counter({
     name: 'hookinbox_events_received_total',

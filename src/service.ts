@@ -8,10 +8,13 @@ import type { Logger } from 'pino'
 import { createEventHistory } from './admin/event-history.ts'
 import { createApp } from './app.ts'
 import type { Config } from './config.ts'
+import { createSqliteCertCache } from './db/paypal-cert-store.ts'
 import { openSqlite, type SqliteDatabase } from './db/sqlite.ts'
 import { createSqliteInbox } from './inbox/sqlite-inbox.ts'
 import { createLogger } from './logger.ts'
 import { createMetrics } from './metrics.ts'
+import { createAdyenProvider } from './providers/adyen.ts'
+import { type CertCache, createPaypalProvider } from './providers/paypal/index.ts'
 import type { Provider, ProviderName } from './providers/provider.ts'
 import { createStripeProvider } from './providers/stripe.ts'
 import { createHandlerRegistry } from './registry/handler-registry.ts'
@@ -20,6 +23,8 @@ import { loadHandlers } from './registry/load-handlers.ts'
 export interface StartOptions {
   log?: Logger
   now?: () => Date
+  /** Tests: extra CA certificates for PayPal certificate downloads, and PayPal's certificate clock. */
+  paypal?: { ca?: string | Buffer; now?: () => Date }
 }
 
 export interface RunningService {
@@ -31,9 +36,29 @@ export interface RunningService {
   close(): Promise<void>
 }
 
-export function buildProviders(config: Config): Partial<Record<ProviderName, Provider>> {
+export function buildProviders(
+  config: Config,
+  extra: { certCache?: CertCache; paypal?: StartOptions['paypal'] } = {},
+): Partial<Record<ProviderName, Provider>> {
   const providers: Partial<Record<ProviderName, Provider>> = {}
   if (config.stripe) providers.stripe = createStripeProvider(config.stripe)
+  if (config.paypal) {
+    providers.paypal = createPaypalProvider({
+      webhookId: config.paypal.webhookId,
+      mode: config.paypal.mode,
+      certHosts: config.paypal.certHosts,
+      ...(config.paypal.api ? { api: config.paypal.api } : {}),
+      ...(extra.certCache ? { certCache: extra.certCache } : {}),
+      ...(extra.paypal?.ca ? { ca: extra.paypal.ca } : {}),
+      ...(extra.paypal?.now ? { now: extra.paypal.now } : {}),
+    })
+  }
+  if (config.adyen) {
+    providers.adyen = createAdyenProvider({
+      hmacKeys: config.adyen.hmacKeys,
+      ...(config.adyen.basicAuth ? { basicAuth: config.adyen.basicAuth } : {}),
+    })
+  }
   return providers
 }
 
@@ -43,8 +68,8 @@ export async function startService(config: Config, options: StartOptions = {}): 
   const db = openSqlite({ path: config.database.path, synchronous: config.database.synchronous })
   try {
     const registry = createHandlerRegistry(handlers)
-    const providers = buildProviders(config)
-    const metrics = createMetrics()
+    const history = createEventHistory(db.readerDb)
+    const metrics = createMetrics({ eventCounts: () => history.stats(new Date()).events })
     const inbox = createSqliteInbox({
       onBatch: (size) => metrics.batch(size),
       db,
@@ -54,11 +79,16 @@ export async function startService(config: Config, options: StartOptions = {}): 
       maxAttempts: config.maxAttempts,
       ...(options.now ? { now: options.now } : {}),
     })
+    const providers = buildProviders(config, {
+      certCache: createSqliteCertCache(db.readerDb, inbox.writeLater),
+      ...(options.paypal ? { paypal: options.paypal } : {}),
+    })
     const readyCheck = db.reader.prepare('SELECT count(*) AS n FROM __drizzle_migrations')
     const app = createApp({
       providers,
       inbox,
-      history: createEventHistory(db.readerDb),
+      history,
+      metricsToken: config.metricsToken,
       log,
       maxBodyBytes: config.maxBodyBytes,
       adminToken: config.adminToken,

@@ -21,13 +21,22 @@ function presentedToken(header: string | undefined): string | undefined {
   return undefined
 }
 
-export function requireAdmin(token: string | undefined): MiddlewareHandler {
-  return async (_c, next) => {
-    if (token === undefined) throw new AppError('not_found', 'not found')
-    const presented = presentedToken(_c.req.header('authorization'))
+/** Requires the token (Bearer, or Basic with the token as password); `what` names it in the 401. */
+export function requireToken(token: string, what: string): MiddlewareHandler {
+  return async (c, next) => {
+    const presented = presentedToken(c.req.header('authorization'))
     if (presented === undefined || !constantTimeEqual(presented, token)) {
-      throw new AppError('unauthorized', 'admin access needs the ADMIN_TOKEN', { headers: challenge })
+      throw new AppError('unauthorized', `${what} access needs its token`, { headers: challenge })
     }
     await next()
   }
+}
+
+export function requireAdmin(token: string | undefined): MiddlewareHandler {
+  if (token === undefined) {
+    return async () => {
+      throw new AppError('not_found', 'not found')
+    }
+  }
+  return requireToken(token, 'admin')
 }

@@ -52,7 +52,15 @@ const MAX_ERROR_LENGTH = 2000
 const storageError = (cause: unknown) =>
   new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
 
-export function createSqliteInbox(options: SqliteInboxOptions): Inbox {
+export interface SqliteInbox extends Inbox {
+  /**
+   * Queues a small best-effort write for the next transaction. The single writer connection is shared with
+   * open event transactions, so nothing outside the inbox may write on it directly.
+   */
+  writeLater(write: (db: BetterSQLite3Database) => void): void
+}
+
+export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
   const { db, registry, log } = options
   const now = options.now ?? (() => new Date())
   const maxBatch = options.maxBatch ?? 256
@@ -102,12 +110,15 @@ export function createSqliteInbox(options: SqliteInboxOptions): Inbox {
   const notes = {
     sightings: new Map<string, { provider: string; eventId: string; count: number; at: Date }>(),
     rejections: new Map<string, { provider: string; reason: string; minute: number; count: number }>(),
+    /** Other small writes that need the writer but no event's transaction (e.g. a fetched certificate). */
+    writes: [] as Array<(db: BetterSQLite3Database) => void>,
     get size() {
-      return this.sightings.size + this.rejections.size
+      return this.sightings.size + this.rejections.size + this.writes.length
     },
     clear() {
       this.sightings.clear()
       this.rejections.clear()
+      this.writes.length = 0
     },
   }
   let draining: Promise<void> | undefined
@@ -158,6 +169,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): Inbox {
         })
         .run()
     }
+    for (const write of notes.writes) write(w)
     notes.clear()
   }
 
@@ -372,6 +384,11 @@ export function createSqliteInbox(options: SqliteInboxOptions): Inbox {
       if (r) r.count++
       // Bounded: reasons are a small fixed set, but never let hostile traffic grow this map without limit.
       else if (notes.rejections.size < 1000) notes.rejections.set(k, { provider, reason, minute, count: 1 })
+      scheduleNotes()
+    },
+
+    writeLater(write) {
+      if (notes.writes.length < 1000) notes.writes.push(write)
       scheduleNotes()
     },
 

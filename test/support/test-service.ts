@@ -8,7 +8,7 @@ import { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import { parseConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/logger.ts'
-import { type RunningService, startService } from '../../src/service.ts'
+import { type RunningService, type StartOptions, startService } from '../../src/service.ts'
 import { STRIPE_SECRET } from './stripe-signing.ts'
 import { tempDir } from './temp-dir.ts'
 
@@ -50,6 +50,7 @@ export interface TestServiceOptions {
   handlers?: Record<string, string>
   dir?: string
   now?: () => Date
+  paypal?: StartOptions['paypal']
   /** With `dir`: whether dispose() deletes it (a restarted service inherits its folder). */
   ownDir?: boolean
 }
@@ -90,7 +91,11 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     },
   })
   const log = createLogger(config.logLevel, sink)
-  const service = await startService(config, { log, ...(options.now ? { now: options.now } : {}) })
+  const service = await startService(config, {
+    log,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.paypal ? { paypal: options.paypal } : {}),
+  })
   let stopped = false
   const self: TestService = {
     ...service,
