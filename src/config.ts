@@ -66,6 +66,8 @@ const EnvSchema = z.object({
   MAX_BODY_BYTES: intIn(1024, 100 * 1024 * 1024).default(1_048_576),
   HANDLER_TIMEOUT_MS: intIn(1, 600_000).default(10_000),
   MAX_ATTEMPTS: intIn(1, 1000).default(5),
+  RETENTION_DAYS: intIn(1, 36_500).default(45),
+  DEDUP_KEEP_DAYS: intIn(1, 36_500).default(400),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -91,6 +93,7 @@ export interface Config {
   maxBodyBytes: number
   handlerTimeoutMs: number
   maxAttempts: number
+  retention: { days: number; dedupKeepDays: number }
   adminToken: string | undefined
   metricsToken: string | undefined
   logLevel: Env['LOG_LEVEL']
@@ -168,6 +171,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     problems.push('ADYEN_BASIC_AUTH is set but ADYEN_HMAC_KEY is not: Adyen deliveries must be HMAC-verified')
   }
 
+  if (e.DEDUP_KEEP_DAYS < e.RETENTION_DAYS) {
+    problems.push('DEDUP_KEEP_DAYS must be at least RETENTION_DAYS (event ids outlive their payloads)')
+  }
+
   if (problems.length > 0) throw new ConfigError(problems)
 
   return {
@@ -187,6 +194,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     maxBodyBytes: e.MAX_BODY_BYTES,
     handlerTimeoutMs: e.HANDLER_TIMEOUT_MS,
     maxAttempts: e.MAX_ATTEMPTS,
+    retention: { days: e.RETENTION_DAYS, dedupKeepDays: e.DEDUP_KEEP_DAYS },
     adminToken: e.ADMIN_TOKEN,
     metricsToken: e.METRICS_TOKEN,
     logLevel: e.LOG_LEVEL,

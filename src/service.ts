@@ -19,6 +19,7 @@ import type { Provider, ProviderName } from './providers/provider.ts'
 import { createStripeProvider } from './providers/stripe.ts'
 import { createHandlerRegistry } from './registry/handler-registry.ts'
 import { loadHandlers } from './registry/load-handlers.ts'
+import { createPruner, type PruneResult } from './retention/prune.ts'
 
 export interface StartOptions {
   log?: Logger
@@ -32,6 +33,8 @@ export interface RunningService {
   port: number
   db: SqliteDatabase
   log: Logger
+  /** Runs a retention pass now (it also runs at start-up and hourly). */
+  prune(): Promise<PruneResult>
   /** Stops accepting, lets in-flight requests get their answers, commits queued work, closes the database. */
   close(): Promise<void>
 }
@@ -123,6 +126,22 @@ export async function startService(config: Config, options: StartOptions = {}): 
     if (!config.adminToken)
       log.info('the admin API is disabled: set ADMIN_TOKEN (16+ characters) to enable /admin')
 
+    const pruner = createPruner({
+      reader: db.readerDb,
+      maintain: inbox.maintain,
+      retentionDays: config.retention.days,
+      dedupKeepDays: config.retention.dedupKeepDays,
+      log,
+    })
+    const prune = () =>
+      pruner
+        .prune((options.now ?? (() => new Date()))())
+        .catch((err) => log.warn({ err }, 'retention pass failed'))
+    // At start-up (in the background, so the service listens at once) and then hourly.
+    const firstPrune = prune()
+    const pruneTimer = setInterval(prune, 3_600_000)
+    pruneTimer.unref()
+
     let closing: Promise<void> | undefined
     const close = () => {
       closing ??= (async () => {
@@ -142,13 +161,15 @@ export async function startService(config: Config, options: StartOptions = {}): 
             clearTimeout(hard)
           })
         })
+        clearInterval(pruneTimer)
+        await firstPrune
         await inbox.close()
         db.close()
         log.info('hookinbox stopped')
       })()
       return closing
     }
-    return { url, port, db, log, close }
+    return { url, port, db, log, close, prune: () => pruner.prune((options.now ?? (() => new Date()))()) }
   } catch (err) {
     db.close()
     throw err

@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 /** The certificate URL local PayPal deliveries name; `.invalid` can never resolve, so it is never fetched. */
-export const DEV_PAYPAL_CERT_URL = 'https://paypal-dev.hookinbox.invalid/v1/notifications/certs/CERT-local-dev'
+export const DEV_PAYPAL_CERT_URL =
+  'https://paypal-dev.hookinbox.invalid/v1/notifications/certs/CERT-local-dev'
 
 export interface DevSecrets {
   stripe: { webhookSecret: string }

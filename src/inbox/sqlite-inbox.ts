@@ -58,6 +58,17 @@ export interface SqliteInbox extends Inbox {
    * open event transactions, so nothing outside the inbox may write on it directly.
    */
   writeLater(write: (db: BetterSQLite3Database) => void): void
+  /**
+   * Runs a synchronous maintenance write (pruning, …) in the next write transaction, in its own savepoint,
+   * and resolves after the commit. Keep each task small: deliveries wait while it runs.
+   */
+  maintain<T>(task: (db: BetterSQLite3Database) => T): Promise<T>
+}
+
+interface Task {
+  run(db: BetterSQLite3Database): unknown
+  resolve(value: unknown): void
+  reject(err: unknown): void
 }
 
 export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
@@ -103,6 +114,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
     .prepare()
 
   const queue: Job[] = []
+  const tasks: Task[] = []
   /**
    * Statistics gathered outside the queue (duplicate sightings answered from the read path, refused
    * deliveries), folded into the next write transaction. Best effort: a crash may lose the last few.
@@ -174,13 +186,14 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
   }
 
   async function drain(): Promise<void> {
-    while (queue.length > 0 || notes.size > 0) {
+    while (queue.length > 0 || notes.size > 0 || tasks.length > 0) {
       const batch = queue.splice(0, maxBatch)
+      const batchTasks = tasks.splice(0)
       try {
         begin.run()
       } catch (err) {
         log.error({ err }, 'could not start a write transaction')
-        for (const job of batch) job.reject(storageError(err))
+        for (const job of [...batch, ...batchTasks]) job.reject(storageError(err))
         // The notes are only statistics; drop them rather than spin on a broken database.
         notes.clear()
         continue
@@ -191,6 +204,18 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
       } catch (err) {
         log.warn({ err }, 'could not record delivery statistics')
         notes.clear()
+      }
+      const taskResults: Array<{ task: Task; ok: boolean; value: unknown }> = []
+      for (const task of batchTasks) {
+        savepoint.run()
+        try {
+          taskResults.push({ task, ok: true, value: task.run(w) })
+          release.run()
+        } catch (err) {
+          rollbackTo.run()
+          release.run()
+          taskResults.push({ task, ok: false, value: err })
+        }
       }
       let lost = false
       for (const job of batch) {
@@ -209,7 +234,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
       }
       if (lost) {
         log.error('the write transaction was rolled back by SQLite; the whole batch is refused')
-        for (const job of batch) job.reject(storageError(new Error('transaction lost')))
+        for (const job of [...batch, ...batchTasks]) job.reject(storageError(new Error('transaction lost')))
         continue
       }
       try {
@@ -221,10 +246,14 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
         } catch {
           // the connection is unusable; the next BEGIN will report it
         }
-        for (const job of batch) job.reject(storageError(err))
+        for (const job of [...batch, ...batchTasks]) job.reject(storageError(err))
         continue
       }
-      options.onBatch?.(batch.length)
+      for (const t of taskResults) {
+        if (t.ok) t.task.resolve(t.value)
+        else t.task.reject(t.value)
+      }
+      if (batch.length > 0) options.onBatch?.(batch.length)
       for (const s of settled) {
         if (s.outcome) s.job.resolve(s.outcome)
         else s.job.reject(s.error)
@@ -385,6 +414,14 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
       // Bounded: reasons are a small fixed set, but never let hostile traffic grow this map without limit.
       else if (notes.rejections.size < 1000) notes.rejections.set(k, { provider, reason, minute, count: 1 })
       scheduleNotes()
+    },
+
+    maintain<T>(run: (db: BetterSQLite3Database) => T): Promise<T> {
+      if (closed) return Promise.reject(new AppError('storage_unavailable', 'the service is shutting down'))
+      return new Promise<T>((resolve, reject) => {
+        tasks.push({ run, resolve: resolve as (v: unknown) => void, reject })
+        kick()
+      })
     },
 
     writeLater(write) {
