@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import { adminRoutes } from './admin/admin-routes.ts'
 import type { EventHistory } from './admin/event-history.ts'
 import { requireToken } from './admin/require-admin.ts'
-import { AppError, isAppError, toResponse } from './errors.ts'
+import { AppError, asAppError, toResponse } from './errors.ts'
 import type { Inbox } from './inbox/inbox.ts'
 import type { Metrics } from './metrics.ts'
 import type { Provider, ProviderName } from './providers/provider.ts'
@@ -30,6 +30,8 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono()
 
+  // Browsers ask for it on every page; answer without a 404 in the console.
+  app.get('/favicon.ico', (c) => c.body(null, 204))
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', (c) => {
     let ready = false
@@ -73,9 +75,11 @@ export function createApp(deps: AppDeps): Hono {
 
   app.notFound(() => toResponse(new AppError('not_found', 'not found')))
   app.onError((err) => {
-    if (!isAppError(err)) deps.log.error({ err }, 'unexpected error')
-    else if (err.status >= 500) deps.log.warn({ kind: err.kind, err: err.cause ?? err }, err.message)
-    return toResponse(err)
+    const appError = asAppError(err)
+    if (appError.kind === 'internal') deps.log.error({ err }, 'unexpected error')
+    else if (appError.status >= 500)
+      deps.log.warn({ kind: appError.kind, err: appError.cause ?? err }, appError.message)
+    return toResponse(appError)
   })
   return app
 }

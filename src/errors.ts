@@ -1,3 +1,5 @@
+import { HTTPException } from 'hono/http-exception'
+
 /**
  * Errors are values: every failure a request can meet is an AppError with a kind, an HTTP status and a
  * message that is safe to send to the caller (never a secret, key, signature or payload). They are turned
@@ -7,6 +9,7 @@ export type ErrorKind =
   | 'not_found'
   | 'not_configured'
   | 'unauthorized'
+  | 'forbidden'
   | 'invalid_signature'
   | 'invalid_event'
   | 'invalid_request'
@@ -21,6 +24,7 @@ const STATUS: Record<ErrorKind, number> = {
   not_found: 404,
   not_configured: 404,
   unauthorized: 401,
+  forbidden: 403,
   invalid_signature: 400,
   invalid_event: 400,
   invalid_request: 400,
@@ -55,9 +59,34 @@ export class AppError extends Error {
 
 export const isAppError = (err: unknown): err is AppError => err instanceof AppError
 
+const KIND_BY_STATUS: Record<number, ErrorKind> = {
+  400: 'invalid_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  503: 'storage_unavailable',
+}
+
+/**
+ * Middleware from Hono (csrf, body limits, …) throws HTTPException-like errors with a status; they become
+ * AppErrors with a generic message for that status. Anything else is an internal error.
+ */
+export function asAppError(err: unknown): AppError {
+  if (isAppError(err)) return err
+  if (err instanceof HTTPException) {
+    const kind = KIND_BY_STATUS[err.status] ?? 'internal'
+    return new AppError(kind, kind === 'internal' ? 'internal error' : kind.replace(/_/g, ' '), {
+      cause: err,
+    })
+  }
+  return new AppError('internal', 'internal error', { cause: err })
+}
+
 /** The single mapping from an error value to an HTTP response. Unknown errors never leak their message. */
 export function toResponse(err: unknown): Response {
-  const appError = isAppError(err) ? err : new AppError('internal', 'internal error')
+  const appError = asAppError(err)
   return new Response(JSON.stringify({ error: appError.message }), {
     status: appError.status,
     headers: { 'content-type': 'application/json; charset=utf-8', ...appError.headers },
