@@ -14,15 +14,13 @@ import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
 import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3'
 import type { Logger } from 'pino'
-import { attempts, type EventStatus, events, rejections } from '../db/schema.ts'
+import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError } from '../errors.ts'
-import type { HandlerEvent } from '../handlers.ts'
-import type { ProviderName, VerifiedEvent } from '../providers/provider.ts'
 import type { HandlerRegistry } from '../registry/handler-registry.ts'
 import { type Inbox, type Outcome, SETTLED_STATUSES } from './inbox.ts'
-import { revocableClient } from './revocable-client.ts'
-import { HandlerFailure, runHandlers } from './run-handlers.ts'
+import { type ProcessDeps, processEvent, type Work } from './process-event.ts'
+import { createSqliteStore } from './sqlite-store.ts'
 
 export interface SqliteInboxOptions {
   db: SqliteDatabase
@@ -38,17 +36,11 @@ export interface SqliteInboxOptions {
 }
 
 interface Job {
-  kind: 'delivery' | 'replay'
-  provider: ProviderName
-  eventId: string
-  /** Absent for a replay: the stored payload is used. */
-  event?: VerifiedEvent
-  receivedAt: Date
+  work: Work
   resolve(outcome: Outcome): void
   reject(err: unknown): void
 }
 
-const MAX_ERROR_LENGTH = 2000
 const storageError = (cause: unknown) =>
   new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
 
@@ -72,8 +64,16 @@ interface Task {
 }
 
 export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
-  const { db, registry, log } = options
+  const { db, log } = options
   const now = options.now ?? (() => new Date())
+  const store = createSqliteStore(db.writer)
+  const processDeps: ProcessDeps = {
+    registry: options.registry,
+    log,
+    handlerTimeoutMs: options.handlerTimeoutMs,
+    maxAttempts: options.maxAttempts,
+    now,
+  }
   const maxBatch = options.maxBatch ?? 256
   const writer: Database.Database = db.writer
   const w = drizzle(writer)
@@ -86,21 +86,9 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
   const rollbackTo = writer.prepare('ROLLBACK TO hookinbox_event')
 
   const key = { provider: sql.placeholder('provider'), eventId: sql.placeholder('eventId') }
-  const byKey = and(eq(events.provider, key.provider), eq(events.eventId, key.eventId))
+  const byKey = and(eq(events.eventId, key.eventId), eq(events.provider, key.provider))
   const readStatus = db.readerDb
     .select({ status: events.status, attempts: events.attempts })
-    .from(events)
-    .where(byKey)
-    .prepare()
-  const findForWrite = w
-    .select({
-      seq: events.seq,
-      status: events.status,
-      attempts: events.attempts,
-      type: events.type,
-      payload: events.payload,
-      receivedAt: events.receivedAt,
-    })
     .from(events)
     .where(byKey)
     .prepare()
@@ -269,7 +257,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
       throw storageError(err)
     }
     try {
-      const outcome = await processEvent(job)
+      const outcome = await processEvent(job.work, store, processDeps)
       release.run()
       return outcome
     } catch (err) {
@@ -283,103 +271,10 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
     }
   }
 
-  async function processEvent(job: Job): Promise<Outcome> {
-    const row = findForWrite.get({ provider: job.provider, eventId: job.eventId })
-    const base = { provider: job.provider, eventId: job.eventId }
-
-    if (job.kind === 'replay') {
-      if (!row) throw new AppError('not_found', 'no such event')
-      if (row.status === 'processed' || row.status === 'ignored') {
-        throw new AppError(
-          'conflict',
-          `the event is already ${row.status}; only failed or parked events replay`,
-        )
-      }
-      if (row.payload === null) throw new AppError('conflict', 'the payload of this event was pruned')
-    } else if (row && SETTLED_STATUSES.has(row.status)) {
-      touch.run({ ...base, count: 1, lastSeenAt: job.receivedAt.getTime() })
-      return { ...base, type: row.type, status: row.status, duplicate: true, attempts: row.attempts }
-    }
-
-    const type = job.event?.type ?? (row?.type as string)
-    const payloadJson =
-      job.event === undefined
-        ? (row?.payload as string)
-        : (job.event.payloadJson ?? JSON.stringify(job.event.payload))
-    const payload = job.event === undefined ? JSON.parse(payloadJson) : job.event.payload
-    const attempt = (row?.attempts ?? 0) + 1
-    const handlerEvent: HandlerEvent = {
-      provider: job.provider,
-      id: job.eventId,
-      type,
-      payload,
-      receivedAt: row?.receivedAt ?? job.receivedAt,
-    }
-    const handlers = registry.match(job.provider, type)
-    const started = performance.now()
-
-    let status: EventStatus
-    let ran: string[] = []
-    let error: string | undefined
-    const gate = revocableClient(writer)
-    try {
-      ran = await runHandlers({
-        event: handlerEvent,
-        handlers,
-        tx: drizzle(gate.client),
-        log: log.child({ provider: job.provider, eventId: job.eventId, type }),
-        attempt,
-        trigger: job.kind,
-        timeoutMs: options.handlerTimeoutMs,
-      })
-      status = ran.length > 0 ? 'processed' : 'ignored'
-    } catch (err) {
-      if (!(err instanceof HandlerFailure)) throw err
-      // Undo everything the handlers wrote, then record the failure in a separate write.
-      rollbackTo.run()
-      status = err.permanent || attempt >= options.maxAttempts ? 'parked' : 'failed'
-      error = err.message.slice(0, MAX_ERROR_LENGTH)
-    } finally {
-      gate.revoke()
-    }
-    const durationMs = Math.round(performance.now() - started)
-    const at = now()
-    const values = {
-      type,
-      status,
-      attempts: attempt,
-      payload: payloadJson,
-      processedAt: status === 'processed' || status === 'ignored' ? at : null,
-      lastError: error ?? null,
-      handlers: JSON.stringify(ran),
-    }
-    let seq: number
-    if (row) {
-      w.update(events).set(values).where(eq(events.seq, row.seq)).run()
-      seq = row.seq
-    } else {
-      const inserted = w
-        .insert(events)
-        .values({
-          ...base,
-          ...values,
-          receivedAt: job.receivedAt,
-          occurredAt: job.event?.occurredAt ?? null,
-        })
-        .returning({ seq: events.seq })
-        .get()
-      seq = inserted.seq
-    }
-    w.insert(attempts)
-      .values({ eventSeq: seq, at, outcome: status, durationMs, error: error ?? null, trigger: job.kind })
-      .run()
-    return { ...base, type, status, duplicate: false, attempts: attempt, ...(error ? { error } : {}) }
-  }
-
-  function enqueue(job: Omit<Job, 'resolve' | 'reject'>): Promise<Outcome> {
+  function enqueue(work: Work): Promise<Outcome> {
     if (closed) return Promise.reject(new AppError('storage_unavailable', 'the service is shutting down'))
     return new Promise<Outcome>((resolve, reject) => {
-      queue.push({ ...job, resolve, reject })
+      queue.push({ work, resolve, reject })
       kick()
     })
   }
@@ -403,7 +298,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
           attempts: known.attempts,
         }
       }
-      return enqueue({ kind: 'delivery', provider: event.provider, eventId: event.id, event, receivedAt })
+      return enqueue({ kind: 'delivery', event, receivedAt })
     },
 
     noteRejected(provider, reason, at) {
@@ -430,7 +325,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
     },
 
     replay(provider, eventId) {
-      return enqueue({ kind: 'replay', provider, eventId, receivedAt: now() })
+      return enqueue({ kind: 'replay', provider, eventId })
     },
 
     async close() {

@@ -1,0 +1,65 @@
+/**
+ * What the inbox needs from a database, inside one open write transaction. One implementation per dialect
+ * (sqlite-store.ts, pg-store.ts); the logic that uses it (process-event.ts) is written once.
+ */
+import type { EventStatus } from '../db/schema.ts'
+import type { HandlerTx } from '../handlers.ts'
+import type { ProviderName } from '../providers/provider.ts'
+
+export interface StoredEvent {
+  seq: number
+  status: EventStatus
+  attempts: number
+  type: string
+  payload: string | null
+  receivedAt: Date
+}
+
+export interface NewEvent {
+  provider: ProviderName
+  eventId: string
+  type: string
+  payload: string
+  receivedAt: Date
+  occurredAt: Date | null
+}
+
+export interface EventUpdate {
+  type: string
+  status: EventStatus
+  attempts: number
+  payload: string
+  processedAt: Date | null
+  lastError: string | null
+  handlers: string
+}
+
+export interface AttemptRecord {
+  eventSeq: number
+  at: Date
+  outcome: EventStatus
+  durationMs: number
+  error: string | null
+  trigger: 'delivery' | 'replay'
+}
+
+export interface EventStore {
+  /**
+   * Claims the event's key for this transaction: inserts a new row (fresh) or returns the existing one. On
+   * PostgreSQL a concurrent claimer of the same key waits here until the first transaction ends; it then
+   * gets the committed row, or the key if the first rolled back.
+   */
+  claim(event: NewEvent): Promise<{ row: StoredEvent; fresh: boolean }>
+  /** The stored row, locked for this transaction. */
+  find(provider: ProviderName, eventId: string): Promise<StoredEvent | undefined>
+  /** Counts a duplicate sighting on the row. */
+  touch(provider: ProviderName, eventId: string, at: Date): Promise<void>
+  update(seq: number, values: EventUpdate): Promise<void>
+  addAttempt(attempt: AttemptRecord): Promise<void>
+  /** Marks the point the handlers' writes can be undone to. */
+  markHandlers(): Promise<void>
+  /** Undoes every write since markHandlers(). */
+  undoHandlers(): Promise<void>
+  /** A transaction handle for handlers that stops working once revoked. */
+  handlerTx(): { tx: HandlerTx; revoke(): void }
+}

@@ -1,0 +1,124 @@
+/**
+ * The inbox's one code path, for every dialect: inside an open transaction, claim the event, answer a
+ * duplicate, or run the handlers (undoing their writes if one fails) and record the outcome and the attempt.
+ */
+import type { Logger } from 'pino'
+import type { EventStatus } from '../db/schema.ts'
+import { AppError } from '../errors.ts'
+import type { HandlerEvent } from '../handlers.ts'
+import type { ProviderName, VerifiedEvent } from '../providers/provider.ts'
+import type { HandlerRegistry } from '../registry/handler-registry.ts'
+import type { EventStore, StoredEvent } from './event-store.ts'
+import { type Outcome, SETTLED_STATUSES } from './inbox.ts'
+import { HandlerFailure, runHandlers } from './run-handlers.ts'
+
+export type Work =
+  | { kind: 'delivery'; event: VerifiedEvent; receivedAt: Date }
+  | { kind: 'replay'; provider: ProviderName; eventId: string }
+
+export interface ProcessDeps {
+  registry: HandlerRegistry
+  log: Logger
+  handlerTimeoutMs: number
+  maxAttempts: number
+  now: () => Date
+}
+
+const MAX_ERROR_LENGTH = 2000
+
+async function replayable(store: EventStore, provider: ProviderName, eventId: string): Promise<StoredEvent> {
+  const row = await store.find(provider, eventId)
+  if (!row) throw new AppError('not_found', 'no such event')
+  if (row.status === 'processed' || row.status === 'ignored') {
+    throw new AppError('conflict', `the event is already ${row.status}; only failed or parked events replay`)
+  }
+  if (row.payload === null) throw new AppError('conflict', 'the payload of this event was pruned')
+  return row
+}
+
+export async function processEvent(work: Work, store: EventStore, deps: ProcessDeps): Promise<Outcome> {
+  const provider = work.kind === 'delivery' ? work.event.provider : work.provider
+  const eventId = work.kind === 'delivery' ? work.event.id : work.eventId
+  const base = { provider, eventId }
+
+  let row: StoredEvent
+  let type: string
+  let payloadJson: string
+  let payload: unknown
+  if (work.kind === 'delivery') {
+    const { event } = work
+    payloadJson = event.payloadJson ?? JSON.stringify(event.payload)
+    const claimed = await store.claim({
+      provider,
+      eventId,
+      type: event.type,
+      payload: payloadJson,
+      receivedAt: work.receivedAt,
+      occurredAt: event.occurredAt ?? null,
+    })
+    row = claimed.row
+    if (!claimed.fresh && SETTLED_STATUSES.has(row.status)) {
+      await store.touch(provider, eventId, work.receivedAt)
+      return { ...base, type: row.type, status: row.status, duplicate: true, attempts: row.attempts }
+    }
+    type = event.type
+    payload = event.payload
+  } else {
+    row = await replayable(store, provider, eventId)
+    type = row.type
+    payloadJson = row.payload as string
+    payload = JSON.parse(payloadJson)
+  }
+
+  const attempt = row.attempts + 1
+  const handlerEvent: HandlerEvent = { provider, id: eventId, type, payload, receivedAt: row.receivedAt }
+  const started = performance.now()
+  let status: EventStatus
+  let ran: string[] = []
+  let error: string | undefined
+
+  await store.markHandlers()
+  const handle = store.handlerTx()
+  try {
+    ran = await runHandlers({
+      event: handlerEvent,
+      handlers: deps.registry.match(provider, type),
+      tx: handle.tx,
+      log: deps.log.child({ provider, eventId, type }),
+      attempt,
+      trigger: work.kind,
+      timeoutMs: deps.handlerTimeoutMs,
+    })
+    status = ran.length > 0 ? 'processed' : 'ignored'
+  } catch (err) {
+    if (!(err instanceof HandlerFailure)) throw err
+    handle.revoke()
+    // Undo everything the handlers wrote, then record the failure in a separate write.
+    await store.undoHandlers()
+    status = err.permanent || attempt >= deps.maxAttempts ? 'parked' : 'failed'
+    error = err.message.slice(0, MAX_ERROR_LENGTH)
+  } finally {
+    handle.revoke()
+  }
+
+  const durationMs = Math.round(performance.now() - started)
+  const at = deps.now()
+  await store.update(row.seq, {
+    type,
+    status,
+    attempts: attempt,
+    payload: payloadJson,
+    processedAt: status === 'processed' || status === 'ignored' ? at : null,
+    lastError: error ?? null,
+    handlers: JSON.stringify(ran),
+  })
+  await store.addAttempt({
+    eventSeq: row.seq,
+    at,
+    outcome: status,
+    durationMs,
+    error: error ?? null,
+    trigger: work.kind,
+  })
+  return { ...base, type, status, duplicate: false, attempts: attempt, ...(error ? { error } : {}) }
+}
