@@ -20,7 +20,7 @@ export interface AppDeps {
   maxBodyBytes: number
   adminToken: string | undefined
   /** Whether the database answers and the migrations are applied. */
-  ready: () => boolean
+  ready: () => Promise<boolean>
   now?: () => Date
   metrics?: Metrics
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
@@ -33,10 +33,10 @@ export function createApp(deps: AppDeps): Hono {
   // Browsers ask for it on every page; answer without a 404 in the console.
   app.get('/favicon.ico', (c) => c.body(null, 204))
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
-  app.get('/readyz', (c) => {
+  app.get('/readyz', async (c) => {
     let ready = false
     try {
-      ready = deps.ready()
+      ready = await deps.ready()
     } catch {
       ready = false
     }

@@ -39,6 +39,7 @@ const EnvSchema = z.object({
   PORT: intIn(0, 65535).default(3000),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   DATABASE_URL: z.string().trim().min(1).default('./data/hookinbox.db'),
+  DATABASE_POOL_SIZE: intIn(1, 1000).default(10),
   SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   HANDLERS_DIR: z.string().trim().min(1).default('./handlers'),
   STRIPE_WEBHOOK_SECRET: optionalSecretList,
@@ -78,7 +79,9 @@ export type Env = z.infer<typeof EnvSchema>
 export interface Config {
   port: number
   host: string
-  database: { kind: 'sqlite'; path: string; synchronous: 'FULL' | 'NORMAL' }
+  database:
+    | { kind: 'sqlite'; path: string; synchronous: 'FULL' | 'NORMAL' }
+    | { kind: 'postgres'; url: string; poolSize: number }
   handlersDir: string
   stripe: { secrets: string[]; toleranceSeconds: number } | undefined
   paypal:
@@ -138,9 +141,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const e = parsed.data
   const problems: string[] = []
 
-  if (/^postgres(ql)?:/.test(e.DATABASE_URL)) {
-    problems.push('DATABASE_URL: PostgreSQL is not supported by this build yet; use a SQLite path')
-  }
+  const postgres = /^postgres(ql)?:\/\//.test(e.DATABASE_URL)
 
   let paypal: Config['paypal']
   if (e.PAYPAL_WEBHOOK_ID) {
@@ -180,7 +181,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   return {
     port: e.PORT,
     host: e.HOST,
-    database: { kind: 'sqlite', path: sqlitePath(e.DATABASE_URL), synchronous: e.SQLITE_SYNCHRONOUS },
+    database: postgres
+      ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE }
+      : { kind: 'sqlite', path: sqlitePath(e.DATABASE_URL), synchronous: e.SQLITE_SYNCHRONOUS },
     handlersDir: e.HANDLERS_DIR,
     stripe:
       e.STRIPE_WEBHOOK_SECRET.length > 0

@@ -14,7 +14,7 @@ export interface Metrics {
 
 export interface MetricsSources {
   /** Events by provider and status, read from the database (cached between scrapes, see below). */
-  eventCounts?: () => Record<string, Partial<Record<string, number>>>
+  eventCounts?: () => Promise<Record<string, Partial<Record<string, number>>>>
 }
 
 const EVENT_COUNT_CACHE_MS = 15_000
@@ -27,12 +27,12 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     help: 'Stored events by provider and status (refreshed at most every 15 s)',
     labelNames: ['provider', 'status'] as const,
     registers: [registry],
-    collect() {
+    async collect() {
       if (!sources.eventCounts) return
       // Counting is a scan of the status index; a scrape every few seconds must not repeat it each time.
       if (!cached || Date.now() - cached.at > EVENT_COUNT_CACHE_MS) {
         try {
-          cached = { at: Date.now(), counts: sources.eventCounts() }
+          cached = { at: Date.now(), counts: await sources.eventCounts() }
         } catch {
           return
         }

@@ -8,11 +8,9 @@ import type { Logger } from 'pino'
 import { createEventHistory } from './admin/event-history.ts'
 import { createApp } from './app.ts'
 import type { Config } from './config.ts'
-import { createSqliteCertCache } from './db/paypal-cert-store.ts'
-import { openSqlite, type SqliteDatabase } from './db/sqlite.ts'
-import { createSqliteInbox } from './inbox/sqlite-inbox.ts'
+import { createDbCertCache } from './db/paypal-cert-store.ts'
 import { createLogger } from './logger.ts'
-import { createMetrics } from './metrics.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
 import { createAdyenProvider } from './providers/adyen.ts'
 import { type CertCache, createPaypalProvider } from './providers/paypal/index.ts'
 import type { Provider, ProviderName } from './providers/provider.ts'
@@ -20,6 +18,7 @@ import { createStripeProvider } from './providers/stripe.ts'
 import { createHandlerRegistry } from './registry/handler-registry.ts'
 import { loadHandlers } from './registry/load-handlers.ts'
 import { createPruner, type PruneResult } from './retention/prune.ts'
+import { openStorage, type Storage } from './storage.ts'
 
 export interface StartOptions {
   log?: Logger
@@ -31,7 +30,7 @@ export interface StartOptions {
 export interface RunningService {
   url: string
   port: number
-  db: SqliteDatabase
+  storage: Storage
   log: Logger
   /** Runs a retention pass now (it also runs at start-up and hourly). */
   prune(): Promise<PruneResult>
@@ -67,26 +66,24 @@ export function buildProviders(
 
 export async function startService(config: Config, options: StartOptions = {}): Promise<RunningService> {
   const log = options.log ?? createLogger(config.logLevel)
+  const now = options.now ?? (() => new Date())
   const handlers = await loadHandlers(config.handlersDir)
-  const db = openSqlite({ path: config.database.path, synchronous: config.database.synchronous })
+  const registry = createHandlerRegistry(handlers)
+  let metrics: Metrics | undefined
+  const storage = await openStorage(config, {
+    registry,
+    log,
+    ...(options.now ? { now: options.now } : {}),
+    onBatch: (size) => metrics?.batch(size),
+  })
   try {
-    const registry = createHandlerRegistry(handlers)
-    const history = createEventHistory(db.readerDb)
-    const metrics = createMetrics({ eventCounts: () => history.stats(new Date()).events })
-    const inbox = createSqliteInbox({
-      onBatch: (size) => metrics.batch(size),
-      db,
-      registry,
-      log,
-      handlerTimeoutMs: config.handlerTimeoutMs,
-      maxAttempts: config.maxAttempts,
-      ...(options.now ? { now: options.now } : {}),
-    })
+    const { inbox } = storage
+    const history = createEventHistory(storage.reader, storage.tables)
+    metrics = createMetrics({ eventCounts: async () => (await history.stats(now())).events })
     const providers = buildProviders(config, {
-      certCache: createSqliteCertCache(db.readerDb, inbox.writeLater),
+      certCache: createDbCertCache(storage.reader, storage.tables, inbox.writeLater),
       ...(options.paypal ? { paypal: options.paypal } : {}),
     })
-    const readyCheck = db.reader.prepare('SELECT count(*) AS n FROM __drizzle_migrations')
     const app = createApp({
       providers,
       inbox,
@@ -95,9 +92,9 @@ export async function startService(config: Config, options: StartOptions = {}): 
       log,
       maxBodyBytes: config.maxBodyBytes,
       adminToken: config.adminToken,
-      ready: () => ((readyCheck.get() as { n: number }).n ?? 0) > 0,
+      ready: storage.ready,
       metrics,
-      ...(options.now ? { now: options.now } : {}),
+      now,
     })
 
     const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host })
@@ -113,8 +110,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       {
         port,
         host: config.host,
-        database: config.database.path,
-        synchronous: config.database.synchronous,
+        ...storage.description,
         providers: Object.keys(providers),
         handlers: handlers.map((h) => ({ name: h.name, provider: h.provider, events: h.events })),
       },
@@ -127,16 +123,14 @@ export async function startService(config: Config, options: StartOptions = {}): 
       log.info('the admin API is disabled: set ADMIN_TOKEN (16+ characters) to enable /admin')
 
     const pruner = createPruner({
-      reader: db.readerDb,
+      reader: storage.reader,
+      tables: storage.tables,
       maintain: inbox.maintain,
       retentionDays: config.retention.days,
       dedupKeepDays: config.retention.dedupKeepDays,
       log,
     })
-    const prune = () =>
-      pruner
-        .prune((options.now ?? (() => new Date()))())
-        .catch((err) => log.warn({ err }, 'retention pass failed'))
+    const prune = () => pruner.prune(now()).catch((err) => log.warn({ err }, 'retention pass failed'))
     // At start-up (in the background, so the service listens at once) and then hourly.
     const firstPrune = prune()
     const pruneTimer = setInterval(prune, 3_600_000)
@@ -163,15 +157,14 @@ export async function startService(config: Config, options: StartOptions = {}): 
         })
         clearInterval(pruneTimer)
         await firstPrune
-        await inbox.close()
-        db.close()
+        await storage.close()
         log.info('hookinbox stopped')
       })()
       return closing
     }
-    return { url, port, db, log, close, prune: () => pruner.prune((options.now ?? (() => new Date()))()) }
+    return { url, port, storage, log, close, prune: () => pruner.prune(now()) }
   } catch (err) {
-    db.close()
+    await storage.close()
     throw err
   }
 }

@@ -38,10 +38,10 @@ export function adminRoutes(deps: AdminRouteDeps): Hono {
   app.use('/admin', requireAdmin(deps.adminToken))
   app.use('/admin/*', requireAdmin(deps.adminToken))
 
-  app.get('/admin/api/events', (c) => c.json(deps.history.list(parseListRequest(c.req.query()))))
+  app.get('/admin/api/events', async (c) => c.json(await deps.history.list(parseListRequest(c.req.query()))))
 
-  app.get('/admin/api/events/:provider/:eventId', (c) => {
-    const event = deps.history.getEvent(providerParam(c.req.param('provider')), c.req.param('eventId'))
+  app.get('/admin/api/events/:provider/:eventId', async (c) => {
+    const event = await deps.history.getEvent(providerParam(c.req.param('provider')), c.req.param('eventId'))
     if (!event) throw new AppError('not_found', 'no such event')
     return c.json(event)
   })
@@ -69,7 +69,7 @@ export function adminRoutes(deps: AdminRouteDeps): Hono {
     return c.json(await bulkReplay(deps.history, deps.inbox, filter, dryRun === true))
   })
 
-  app.get('/admin/api/stats', (c) => c.json(deps.history.stats(deps.now())))
+  app.get('/admin/api/stats', async (c) => c.json(await deps.history.stats(deps.now())))
 
   app.route('/', adminPages({ history: deps.history, inbox: deps.inbox }))
   return app

@@ -4,8 +4,9 @@
  * pages get higher sequence numbers than every page already read, so each event is listed exactly once.
  */
 import { and, asc, desc, eq, gt, gte, lt, or, type SQL, sql } from 'drizzle-orm'
-import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
-import { attempts, type EventStatus, events, rejections } from '../db/schema.ts'
+import type { EventStatus } from '../db/schema.ts'
+import { sqliteTables, type Tables } from '../db/tables.ts'
+import type { QueryDb } from '../inbox/inbox.ts'
 import { type EventFilter, encodeCursor, type ListRequest } from './list-filter.ts'
 
 export interface EventSummary {
@@ -46,20 +47,20 @@ export interface Stats {
 }
 
 export interface EventHistory {
-  getEvent(provider: string, eventId: string): EventDetail | undefined
-  list(request: ListRequest): EventPage
+  getEvent(provider: string, eventId: string): Promise<EventDetail | undefined>
+  list(request: ListRequest): Promise<EventPage>
   /** Failed and parked events matching the filter, oldest first, `limit` at a time after `afterSeq`. */
   replayable(
     filter: EventFilter,
     afterSeq: number,
     limit: number,
-  ): Array<{ seq: number; provider: string; eventId: string; type: string; status: EventStatus }>
-  stats(now: Date): Stats
+  ): Promise<Array<{ seq: number; provider: string; eventId: string; type: string; status: EventStatus }>>
+  stats(now: Date): Promise<Stats>
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
-const summaryColumns = {
+const summaryColumnsOf = (events: Tables['events']) => ({
   seq: events.seq,
   provider: events.provider,
   eventId: events.eventId,
@@ -72,7 +73,8 @@ const summaryColumns = {
   handlers: events.handlers,
   duplicates: events.duplicates,
   lastSeenAt: events.lastSeenAt,
-}
+})
+const summaryColumns = summaryColumnsOf(sqliteTables.events)
 
 type SummaryRow = {
   [K in keyof typeof summaryColumns]:
@@ -99,7 +101,7 @@ function toSummary(row: SummaryRow): EventSummary {
 /** The smallest string greater than every string starting with `prefix` (for index-friendly prefix ranges). */
 const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
 
-export function filterConditions(filter: EventFilter): SQL[] {
+export function filterConditions(filter: EventFilter, events: Tables['events']): SQL[] {
   const conds: SQL[] = []
   if (filter.provider) conds.push(eq(events.provider, filter.provider))
   if (filter.type) conds.push(eq(events.type, filter.type))
@@ -118,21 +120,25 @@ export function filterConditions(filter: EventFilter): SQL[] {
   return conds
 }
 
-export function createEventHistory(db: BetterSQLite3Database): EventHistory {
+/** Counts come back as bigint strings from PostgreSQL; the cast makes both dialects answer integers. */
+const countAll = sql<number>`cast(count(*) as integer)`
+
+export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): EventHistory {
+  const { events, attempts, rejections } = tables
+  const columns = summaryColumnsOf(events)
   return {
-    getEvent(provider, eventId) {
-      const row = db
-        .select({ ...summaryColumns, payload: events.payload })
+    async getEvent(provider, eventId) {
+      const [row] = await db
+        .select({ ...columns, payload: events.payload })
         .from(events)
         .where(and(eq(events.eventId, eventId), eq(events.provider, provider)))
-        .get()
+        .limit(1)
       if (!row) return undefined
-      const log = db
+      const log = await db
         .select()
         .from(attempts)
         .where(eq(attempts.eventSeq, row.seq))
         .orderBy(asc(attempts.id))
-        .all()
       return {
         ...toSummary(row),
         payload: row.payload === null ? null : JSON.parse(row.payload),
@@ -146,16 +152,15 @@ export function createEventHistory(db: BetterSQLite3Database): EventHistory {
       }
     },
 
-    list(request) {
-      const conds = filterConditions(request)
+    async list(request) {
+      const conds = filterConditions(request, events)
       if (request.before !== undefined) conds.push(lt(events.seq, request.before))
-      const rows = db
-        .select(summaryColumns)
+      const rows = await db
+        .select(columns)
         .from(events)
         .where(conds.length > 0 ? and(...conds) : undefined)
         .orderBy(desc(events.seq))
         .limit(request.limit + 1)
-        .all()
       const page = rows.slice(0, request.limit)
       const last = page[page.length - 1]
       return {
@@ -164,8 +169,8 @@ export function createEventHistory(db: BetterSQLite3Database): EventHistory {
       }
     },
 
-    replayable(filter, afterSeq, limit) {
-      const conds = filterConditions(filter)
+    async replayable(filter, afterSeq, limit) {
+      const conds = filterConditions(filter, events)
       if (!filter.status) conds.push(or(eq(events.status, 'failed'), eq(events.status, 'parked')) as SQL)
       conds.push(gt(events.seq, afterSeq))
       return db
@@ -180,34 +185,31 @@ export function createEventHistory(db: BetterSQLite3Database): EventHistory {
         .where(and(...conds))
         .orderBy(asc(events.seq))
         .limit(limit)
-        .all()
     },
 
-    stats(now) {
-      const counts = db
-        .select({ provider: events.provider, status: events.status, n: sql<number>`count(*)` })
+    async stats(now) {
+      const counts = await db
+        .select({ provider: events.provider, status: events.status, n: countAll })
         .from(events)
         .groupBy(events.provider, events.status)
-        .all()
       const byProvider: Stats['events'] = {}
       for (const c of counts) {
         const forProvider = byProvider[c.provider] ?? {}
-        forProvider[c.status] = c.n
+        forProvider[c.status] = Number(c.n)
         byProvider[c.provider] = forProvider
       }
       const minute = Math.floor(now.getTime() / 60_000)
-      const rej = db
+      const rej = await db
         .select({
           provider: rejections.provider,
-          lastHour: sql<number>`coalesce(sum(case when ${rejections.minute} > ${minute - 60} then ${rejections.count} else 0 end), 0)`,
-          lastDay: sql<number>`coalesce(sum(${rejections.count}), 0)`,
+          lastHour: sql<number>`cast(coalesce(sum(case when ${rejections.minute} > ${minute - 60} then ${rejections.count} else 0 end), 0) as integer)`,
+          lastDay: sql<number>`cast(coalesce(sum(${rejections.count}), 0) as integer)`,
         })
         .from(rejections)
         .where(gt(rejections.minute, minute - 1440))
         .groupBy(rejections.provider)
-        .all()
       const rejected: Stats['rejected'] = {}
-      for (const r of rej) rejected[r.provider] = { lastHour: r.lastHour, lastDay: r.lastDay }
+      for (const r of rej) rejected[r.provider] = { lastHour: Number(r.lastHour), lastDay: Number(r.lastDay) }
       return { events: byProvider, rejected }
     },
   }

@@ -32,7 +32,7 @@ export async function bulkReplay(
   const result: BulkReplayResult = { dryRun, matched: 0, events: [] }
   let after = 0
   for (;;) {
-    const page = history.replayable(filter, after, PAGE)
+    const page = await history.replayable(filter, after, PAGE)
     if (page.length === 0) break
     after = page[page.length - 1]?.seq ?? after
     result.matched += page.length

@@ -3,6 +3,7 @@
  * record. This file is the storage-neutral contract; `sqlite-inbox.ts` implements it on the embedded
  * database with group commit.
  */
+import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import type { EventStatus } from '../db/schema.ts'
 import type { ProviderName, VerifiedEvent } from '../providers/provider.ts'
 
@@ -36,3 +37,18 @@ export interface Inbox {
 }
 
 export const SETTLED_STATUSES: ReadonlySet<EventStatus> = new Set(['processed', 'ignored', 'parked'])
+
+/**
+ * The query-building database handed to maintenance work. Drizzle's builder API is the same for SQLite and
+ * PostgreSQL, and awaiting a query runs it on either, so maintenance code is written once against this type
+ * (SQLite's) and only ever awaits its queries (never `.run()`/`.get()`/`.all()`).
+ */
+export type QueryDb = BetterSQLite3Database
+
+/** An inbox plus the two ways other parts of the service may write through the inbox's connection(s). */
+export interface StorageInbox extends Inbox {
+  /** A small best-effort write (e.g. a fetched certificate), done soon; failures are logged, not raised. */
+  writeLater(write: (db: QueryDb) => Promise<unknown>): void
+  /** A maintenance write (pruning) in a transaction of its own; resolves after the commit. Keep it small. */
+  maintain<T>(task: (db: QueryDb) => Promise<T>): Promise<T>
+}

@@ -18,7 +18,7 @@ import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError } from '../errors.ts'
 import type { HandlerRegistry } from '../registry/handler-registry.ts'
-import { type Inbox, type Outcome, SETTLED_STATUSES } from './inbox.ts'
+import { type Outcome, type QueryDb, SETTLED_STATUSES, type StorageInbox } from './inbox.ts'
 import { type ProcessDeps, processEvent, type Work } from './process-event.ts'
 import { createSqliteStore } from './sqlite-store.ts'
 
@@ -44,21 +44,10 @@ interface Job {
 const storageError = (cause: unknown) =>
   new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
 
-export interface SqliteInbox extends Inbox {
-  /**
-   * Queues a small best-effort write for the next transaction. The single writer connection is shared with
-   * open event transactions, so nothing outside the inbox may write on it directly.
-   */
-  writeLater(write: (db: BetterSQLite3Database) => void): void
-  /**
-   * Runs a synchronous maintenance write (pruning, …) in the next write transaction, in its own savepoint,
-   * and resolves after the commit. Keep each task small: deliveries wait while it runs.
-   */
-  maintain<T>(task: (db: BetterSQLite3Database) => T): Promise<T>
-}
+export type SqliteInbox = StorageInbox
 
 interface Task {
-  run(db: BetterSQLite3Database): unknown
+  run(db: QueryDb): Promise<unknown>
   resolve(value: unknown): void
   reject(err: unknown): void
 }
@@ -111,7 +100,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
     sightings: new Map<string, { provider: string; eventId: string; count: number; at: Date }>(),
     rejections: new Map<string, { provider: string; reason: string; minute: number; count: number }>(),
     /** Other small writes that need the writer but no event's transaction (e.g. a fetched certificate). */
-    writes: [] as Array<(db: BetterSQLite3Database) => void>,
+    writes: [] as Array<(db: QueryDb) => Promise<unknown>>,
     get size() {
       return this.sightings.size + this.rejections.size + this.writes.length
     },
@@ -129,7 +118,8 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
     if (!draining) {
       draining = drain().finally(() => {
         draining = undefined
-        if (queue.length > 0) kick()
+        // Work queued after the loop's last check, but before this callback, would otherwise wait forever.
+        if (queue.length > 0 || tasks.length > 0 || notes.size > 0) kick()
       })
     }
   }
@@ -156,7 +146,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
     scheduleNotes()
   }
 
-  function flushNotes() {
+  async function flushNotes() {
     for (const t of notes.sightings.values()) {
       touch.run({ provider: t.provider, eventId: t.eventId, count: t.count, lastSeenAt: t.at.getTime() })
     }
@@ -169,7 +159,13 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
         })
         .run()
     }
-    for (const write of notes.writes) write(w)
+    for (const write of notes.writes) {
+      try {
+        await write(w)
+      } catch (err) {
+        log.warn({ err }, 'a deferred write failed')
+      }
+    }
     notes.clear()
   }
 
@@ -188,7 +184,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
       }
       const settled: Array<{ job: Job; outcome?: Outcome; error?: unknown }> = []
       try {
-        flushNotes()
+        await flushNotes()
       } catch (err) {
         log.warn({ err }, 'could not record delivery statistics')
         notes.clear()
@@ -197,7 +193,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
       for (const task of batchTasks) {
         savepoint.run()
         try {
-          taskResults.push({ task, ok: true, value: task.run(w) })
+          taskResults.push({ task, ok: true, value: await task.run(w) })
           release.run()
         } catch (err) {
           rollbackTo.run()
@@ -311,7 +307,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
       scheduleNotes()
     },
 
-    maintain<T>(run: (db: BetterSQLite3Database) => T): Promise<T> {
+    maintain<T>(run: (db: QueryDb) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new AppError('storage_unavailable', 'the service is shutting down'))
       return new Promise<T>((resolve, reject) => {
         tasks.push({ run, resolve: resolve as (v: unknown) => void, reject })

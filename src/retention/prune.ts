@@ -8,16 +8,17 @@
  * pass over millions of events never holds up deliveries for more than a few milliseconds at a time.
  */
 import { and, desc, gt, inArray, isNotNull, lt, lte, sql } from 'drizzle-orm'
-import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import type { Logger } from 'pino'
-import { attempts, events, rejections } from '../db/schema.ts'
+import type { Tables } from '../db/tables.ts'
+import type { QueryDb } from '../inbox/inbox.ts'
 
 const DAY_MS = 86_400_000
 const WINDOW = 2000
 
 export interface PruneOptions {
-  reader: BetterSQLite3Database
-  maintain<T>(task: (db: BetterSQLite3Database) => T): Promise<T>
+  reader: QueryDb
+  tables: Tables
+  maintain<T>(task: (db: QueryDb) => Promise<T>): Promise<T>
   retentionDays: number
   dedupKeepDays: number
   log: Logger
@@ -33,47 +34,51 @@ export interface Pruner {
 }
 
 export function createPruner(options: PruneOptions): Pruner {
+  const { events, attempts, rejections } = options.tables
   // Everything at or below these sequence numbers was handled by an earlier pass of this process.
   let prunedThrough = 0
   let deletedThrough = 0
 
   /** The newest arrival sequence received before `cutoff` (an index seek on received_at). */
-  const boundary = (cutoff: Date): number =>
-    options.reader
+  const boundary = async (cutoff: Date): Promise<number> => {
+    const [row] = await options.reader
       .select({ seq: events.seq })
       .from(events)
       .where(lt(events.receivedAt, cutoff))
       .orderBy(desc(events.receivedAt))
       .limit(1)
-      .get()?.seq ?? 0
+    return row?.seq ?? 0
+  }
 
   return {
     async prune(now) {
       const result: PruneResult = { payloadsPruned: 0, eventsDeleted: 0 }
 
-      const deleteUpTo = boundary(new Date(now.getTime() - options.dedupKeepDays * DAY_MS))
+      const deleteUpTo = await boundary(new Date(now.getTime() - options.dedupKeepDays * DAY_MS))
       for (let from = deletedThrough; from < deleteUpTo; from += WINDOW) {
         const to = Math.min(from + WINDOW, deleteUpTo)
-        result.eventsDeleted += await options.maintain(
-          (db) =>
-            db
-              .delete(events)
-              .where(and(gt(events.seq, from), lte(events.seq, to)))
-              .run().changes,
-        )
+        result.eventsDeleted += await options.maintain(async (db) => {
+          await db.delete(attempts).where(and(gt(attempts.eventSeq, from), lte(attempts.eventSeq, to)))
+          const deleted = await db
+            .delete(events)
+            .where(and(gt(events.seq, from), lte(events.seq, to)))
+            .returning({ seq: events.seq })
+          return deleted.length
+        })
         deletedThrough = to
       }
 
-      const pruneUpTo = boundary(new Date(now.getTime() - options.retentionDays * DAY_MS))
+      const pruneUpTo = await boundary(new Date(now.getTime() - options.retentionDays * DAY_MS))
       for (let from = Math.max(prunedThrough, deletedThrough); from < pruneUpTo; from += WINDOW) {
         const to = Math.min(from + WINDOW, pruneUpTo)
-        result.payloadsPruned += await options.maintain((db) => {
+        result.payloadsPruned += await options.maintain(async (db) => {
           const window = and(
             gt(events.seq, from),
             lte(events.seq, to),
             inArray(events.status, ['processed', 'ignored']),
           )
-          db.delete(attempts)
+          await db
+            .delete(attempts)
             .where(
               and(
                 gt(attempts.eventSeq, from),
@@ -81,19 +86,19 @@ export function createPruner(options: PruneOptions): Pruner {
                 sql`${attempts.eventSeq} IN (SELECT ${events.seq} FROM ${events} WHERE ${window})`,
               ),
             )
-            .run()
-          return db
+          const pruned = await db
             .update(events)
             .set({ payload: null })
             .where(and(window, isNotNull(events.payload)))
-            .run().changes
+            .returning({ seq: events.seq })
+          return pruned.length
         })
         prunedThrough = to
       }
 
       // Rejection counts only feed the last-day statistics.
       const oldMinute = Math.floor(now.getTime() / 60_000) - 2 * 1440
-      await options.maintain((db) => db.delete(rejections).where(lt(rejections.minute, oldMinute)).run())
+      await options.maintain((db) => db.delete(rejections).where(lt(rejections.minute, oldMinute)))
 
       if (result.payloadsPruned > 0 || result.eventsDeleted > 0)
         options.log.info(result, 'retention: pruned old events')

@@ -29,7 +29,7 @@ describe('configuration', () => {
       DATABASE_URL: 'file:/var/lib/hookinbox/events.db',
     })
     expect(c.stripe).toEqual({ secrets: ['whsec_a', 'whsec_b'], toleranceSeconds: 60 })
-    expect(c.database.path).toBe('/var/lib/hookinbox/events.db')
+    expect(c.database).toMatchObject({ kind: 'sqlite', path: '/var/lib/hookinbox/events.db' })
   })
 
   const bad: Array<[Record<string, string>, RegExp]> = [

@@ -22,7 +22,7 @@ describe('health endpoints', () => {
   })
 
   it('/readyz answers 503 when the database is gone', async () => {
-    svc.db.reader.close()
+    svc.storage.sqlite?.reader.close()
     const res = await fetch(`${svc.url}/readyz`)
     expect(res.status).toBe(503)
   })

@@ -69,9 +69,13 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   mkdirSync(handlersDir, { recursive: true })
   for (const [name, source] of Object.entries(options.handlers ?? {}))
     writeFileSync(join(handlersDir, name), source)
-  const pre = new Database(dbPath)
-  pre.exec(EFFECTS_TABLE_SQL)
-  pre.close()
+  // On PostgreSQL (env DATABASE_URL=postgres://…) the caller prepares its schema; see test/support/postgres.ts.
+  const onPostgres = /^postgres/.test(options.env?.DATABASE_URL ?? '')
+  if (!onPostgres) {
+    const pre = new Database(dbPath)
+    pre.exec(EFFECTS_TABLE_SQL)
+    pre.close()
+  }
 
   const config = parseConfig({
     PORT: '0',

@@ -255,12 +255,12 @@ export function adminPages(deps: AdminPageDeps): Hono {
     c.body(ADMIN_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
   )
 
-  app.get('/admin', (c) => {
+  app.get('/admin', async (c) => {
     const query = c.req.query()
     let body: Child
     let status: 200 | 400 = 200
     try {
-      const page = deps.history.list(parseListRequest(query))
+      const page = await deps.history.list(parseListRequest(query))
       const next = page.nextCursor
         ? `/admin?${new URLSearchParams({ ...query, cursor: page.nextCursor })}`
         : null
@@ -294,9 +294,9 @@ export function adminPages(deps: AdminPageDeps): Hono {
     return c.html(<Layout title="Events">{body}</Layout>, status)
   })
 
-  const detail = (provider: string, eventId: string, notice?: string) => {
+  const detail = async (provider: string, eventId: string, notice?: string) => {
     const event = PROVIDER_NAMES.includes(provider as ProviderName)
-      ? deps.history.getEvent(provider, eventId)
+      ? await deps.history.getEvent(provider, eventId)
       : undefined
     if (!event) throw new AppError('not_found', 'no such event')
     return (
@@ -306,8 +306,8 @@ export function adminPages(deps: AdminPageDeps): Hono {
     )
   }
 
-  app.get('/admin/events/:provider/:eventId', (c) =>
-    c.html(detail(c.req.param('provider'), c.req.param('eventId'), c.req.query('notice'))),
+  app.get('/admin/events/:provider/:eventId', async (c) =>
+    c.html(await detail(c.req.param('provider'), c.req.param('eventId'), c.req.query('notice'))),
   )
 
   app.post('/admin/events/:provider/:eventId/replay', async (c) => {

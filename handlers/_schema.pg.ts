@@ -1,0 +1,23 @@
+/**
+ * Your own tables when hookinbox runs on PostgreSQL (DATABASE_URL=postgres://…): the PostgreSQL twin of
+ * `_schema.ts`. `npm run db:generate` writes their migrations into `drizzle/pg/`. Handlers written for
+ * PostgreSQL import their tables from here; see "Moving to PostgreSQL" in the README.
+ */
+import { bigserial, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
+
+export const paidCheckouts = pgTable('paid_checkouts', {
+  sessionId: text('session_id').primaryKey(),
+  customerEmail: text('customer_email'),
+  amountTotal: integer('amount_total'),
+  currency: text('currency'),
+  paidAt: timestamp('paid_at', { withTimezone: true, mode: 'date' }).notNull(),
+})
+
+export const refunds = pgTable('refunds', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  provider: text('provider').notNull(),
+  reference: text('reference').notNull(),
+  amountMinor: integer('amount_minor'),
+  currency: text('currency'),
+  recordedAt: timestamp('recorded_at', { withTimezone: true, mode: 'date' }).notNull(),
+})

@@ -1,0 +1,60 @@
+/**
+ * Opens PostgreSQL through node-postgres with a pool, and applies the migrations in `drizzle/pg/` under an
+ * advisory lock, so several instances starting together migrate once (the others wait, then find nothing
+ * left to do). Tables live in the connection's current schema (`?options=-c search_path=…` selects another).
+ */
+import { fileURLToPath } from 'node:url'
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
+import { migrate } from 'drizzle-orm/node-postgres/migrator'
+import pg from 'pg'
+
+export const PG_MIGRATIONS = fileURLToPath(new URL('../../drizzle/pg', import.meta.url))
+
+/** An arbitrary constant naming hookinbox's migration lock among the database's advisory locks. */
+const MIGRATION_LOCK = 0x686f6f6b // "hook"
+
+export interface PostgresDatabase {
+  pool: pg.Pool
+  db: NodePgDatabase
+  /** The schema hookinbox's tables (and its migrations table) live in. */
+  schema: string
+  close(): Promise<void>
+}
+
+export interface OpenPostgresOptions {
+  url: string
+  poolSize: number
+  /** Gives up on a connection attempt after this long, so a lost database answers 503 quickly. */
+  connectTimeoutMs?: number
+}
+
+export async function openPostgres(options: OpenPostgresOptions): Promise<PostgresDatabase> {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    idleTimeoutMillis: 30_000,
+  })
+  // An idle client losing its connection emits 'error' on the pool; without a listener it would crash.
+  pool.on('error', () => {})
+  try {
+    const client = await pool.connect()
+    let schema: string
+    try {
+      schema =
+        ((await client.query('SELECT current_schema() AS s')).rows[0] as { s: string | null }).s ?? 'public'
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
+      try {
+        await migrate(drizzle(client), { migrationsFolder: PG_MIGRATIONS, migrationsSchema: schema })
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
+      }
+    } finally {
+      client.release()
+    }
+    return { pool, db: drizzle(pool), schema, close: () => pool.end() }
+  } catch (err) {
+    await pool.end().catch(() => {})
+    throw err
+  }
+}

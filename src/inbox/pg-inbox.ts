@@ -1,0 +1,180 @@
+/**
+ * The inbox on PostgreSQL: every delivery runs in its own transaction on a pooled connection, with no lock
+ * in this process: concurrency, across requests and across service instances, comes from the database's
+ * unique key (see pg-store.ts). Duplicates of settled events are answered by one indexed read.
+ */
+import { and, eq, sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import type pg from 'pg'
+import type { Logger } from 'pino'
+import { events, rejections } from '../db/pg-schema.ts'
+import type { PostgresDatabase } from '../db/postgres.ts'
+import { AppError, isAppError } from '../errors.ts'
+import type { HandlerRegistry } from '../registry/handler-registry.ts'
+import { type Outcome, type QueryDb, SETTLED_STATUSES, type StorageInbox } from './inbox.ts'
+import { createPgStore } from './pg-store.ts'
+import { type ProcessDeps, processEvent, type Work } from './process-event.ts'
+
+export interface PgInboxOptions {
+  database: PostgresDatabase
+  registry: HandlerRegistry
+  log: Logger
+  handlerTimeoutMs: number
+  maxAttempts: number
+  now?: () => Date
+}
+
+const storageError = (cause: unknown) =>
+  new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
+
+/** Serialization failures and deadlocks: the transaction did nothing and may simply run again. */
+const RETRYABLE = new Set(['40001', '40P01'])
+
+export function createPgInbox(options: PgInboxOptions): StorageInbox {
+  const { pool, db } = options.database
+  const { log } = options
+  const now = options.now ?? (() => new Date())
+  const deps: ProcessDeps = {
+    registry: options.registry,
+    log,
+    handlerTimeoutMs: options.handlerTimeoutMs,
+    maxAttempts: options.maxAttempts,
+    now,
+  }
+  const inFlight = new Set<Promise<unknown>>()
+  const rejectionCounts = new Map<
+    string,
+    { provider: string; reason: string; minute: number; count: number }
+  >()
+  let flushTimer: NodeJS.Timeout | undefined
+  let closed = false
+
+  function track<T>(promise: Promise<T>): Promise<T> {
+    inFlight.add(promise)
+    promise.then(
+      () => inFlight.delete(promise),
+      () => inFlight.delete(promise),
+    )
+    return promise
+  }
+
+  async function inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient
+    try {
+      client = await pool.connect()
+    } catch (err) {
+      throw storageError(err)
+    }
+    let broken = false
+    try {
+      await client.query('BEGIN')
+      const result = await work(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK')
+      } catch {
+        broken = true
+      }
+      throw err
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  async function run(work: Work): Promise<Outcome> {
+    if (closed) throw new AppError('storage_unavailable', 'the service is shutting down')
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await inTransaction((client) => processEvent(work, createPgStore(client), deps))
+      } catch (err) {
+        if (isAppError(err)) throw err
+        const code = (err as { code?: string }).code
+        if (code && RETRYABLE.has(code) && attempt < 3) continue
+        throw storageError(err)
+      }
+    }
+  }
+
+  async function flushRejections() {
+    flushTimer = undefined
+    const counts = [...rejectionCounts.values()]
+    rejectionCounts.clear()
+    for (const r of counts) {
+      await db
+        .insert(rejections)
+        .values(r)
+        .onConflictDoUpdate({
+          target: [rejections.provider, rejections.reason, rejections.minute],
+          set: { count: sql`${rejections.count} + ${r.count}` },
+        })
+        .catch((err: unknown) => log.warn({ err }, 'could not record rejected deliveries'))
+    }
+  }
+
+  return {
+    async receive(event, receivedAt) {
+      let known: { status: Outcome['status']; attempts: number } | undefined
+      try {
+        ;[known] = await db
+          .select({ status: events.status, attempts: events.attempts })
+          .from(events)
+          .where(and(eq(events.eventId, event.id), eq(events.provider, event.provider)))
+          .limit(1)
+      } catch (err) {
+        throw storageError(err)
+      }
+      if (known && SETTLED_STATUSES.has(known.status)) {
+        // A statistic only: not awaited, and a failure does not affect the answer.
+        void db
+          .update(events)
+          .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: receivedAt })
+          .where(and(eq(events.eventId, event.id), eq(events.provider, event.provider)))
+          .catch(() => {})
+        return {
+          provider: event.provider,
+          eventId: event.id,
+          type: event.type,
+          status: known.status,
+          duplicate: true,
+          attempts: known.attempts,
+        }
+      }
+      return track(run({ kind: 'delivery', event, receivedAt }))
+    },
+
+    replay(provider, eventId) {
+      return track(run({ kind: 'replay', provider, eventId }))
+    },
+
+    noteRejected(provider, reason, at) {
+      const minute = Math.floor(at.getTime() / 60_000)
+      const key = `${provider}\u0000${reason}\u0000${minute}`
+      const r = rejectionCounts.get(key)
+      if (r) r.count++
+      else if (rejectionCounts.size < 1000) rejectionCounts.set(key, { provider, reason, minute, count: 1 })
+      if (!flushTimer && !closed) {
+        flushTimer = setTimeout(() => void flushRejections(), 200)
+        flushTimer.unref()
+      }
+    },
+
+    writeLater(write) {
+      void track(write(db as unknown as QueryDb)).catch((err: unknown) =>
+        log.warn({ err }, 'a deferred write failed'),
+      )
+    },
+
+    maintain(task) {
+      return track(inTransaction((client) => task(drizzle(client) as unknown as QueryDb)))
+    },
+
+    async close() {
+      closed = true
+      if (flushTimer) clearTimeout(flushTimer)
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight])
+      await flushRejections()
+    },
+  }
+}

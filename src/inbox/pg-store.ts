@@ -1,0 +1,116 @@
+/**
+ * The EventStore on one PostgreSQL connection inside an open transaction. The claim is an
+ * `INSERT … ON CONFLICT DO NOTHING` on the unique key: a second transaction claiming the same event waits
+ * for the first, then sees its committed row (a duplicate, or a failure to retry) or, if the first rolled
+ * back, claims the key itself. Either way the row is locked (FOR UPDATE) until this transaction ends.
+ */
+import { and, eq, sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import type pg from 'pg'
+import { attempts, events } from '../db/pg-schema.ts'
+import type { HandlerTx } from '../handlers.ts'
+import type { EventStore, StoredEvent } from './event-store.ts'
+import { RevokedTransactionError } from './revocable-client.ts'
+
+const columns = {
+  seq: events.seq,
+  status: events.status,
+  attempts: events.attempts,
+  type: events.type,
+  payload: events.payload,
+  receivedAt: events.receivedAt,
+}
+
+/** A view of the connection whose queries fail once revoked (a handler that outlived its timeout). */
+function revocablePgClient(client: pg.PoolClient): { client: pg.PoolClient; revoke(): void } {
+  let live = true
+  const proxy = new Proxy(client, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown
+      if (prop === 'query' && typeof value === 'function') {
+        return (...args: unknown[]) => {
+          if (!live) return Promise.reject(new RevokedTransactionError())
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    },
+  })
+  return {
+    client: proxy,
+    revoke() {
+      live = false
+    },
+  }
+}
+
+export function createPgStore(client: pg.PoolClient): EventStore {
+  const db = drizzle(client)
+  const byKey = (provider: string, eventId: string) =>
+    and(eq(events.eventId, eventId), eq(events.provider, provider))
+
+  async function find(provider: string, eventId: string): Promise<StoredEvent | undefined> {
+    const [row] = await db.select(columns).from(events).where(byKey(provider, eventId)).for('update')
+    return row
+  }
+
+  return {
+    async claim(event) {
+      // A row deleted by retention between the conflict and the lock is claimed again on the next turn.
+      for (let turn = 0; turn < 3; turn++) {
+        const [inserted] = await db
+          .insert(events)
+          .values({ ...event, status: 'failed', attempts: 0 })
+          .onConflictDoNothing({ target: [events.eventId, events.provider] })
+          .returning({ seq: events.seq })
+        if (inserted) {
+          return {
+            row: {
+              seq: inserted.seq,
+              status: 'failed',
+              attempts: 0,
+              type: event.type,
+              payload: event.payload,
+              receivedAt: event.receivedAt,
+            },
+            fresh: true,
+          }
+        }
+        const existing = await find(event.provider, event.eventId)
+        if (existing) return { row: existing, fresh: false }
+      }
+      throw new Error('could not claim the event')
+    },
+    find,
+    async touch(provider, eventId, at) {
+      await db
+        .update(events)
+        .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: at })
+        .where(byKey(provider, eventId))
+    },
+    async update(seq, values) {
+      await db.update(events).set(values).where(eq(events.seq, seq))
+    },
+    async addAttempt(a) {
+      await db.insert(attempts).values(a)
+    },
+    async markHandlers() {
+      await client.query('SAVEPOINT hookinbox_handlers')
+    },
+    async undoHandlers() {
+      await client.query('ROLLBACK TO SAVEPOINT hookinbox_handlers')
+    },
+    handlerTx() {
+      const gate = revocablePgClient(client)
+      const tx = drizzle(gate.client)
+      // ctx.tx already is the event's transaction; drizzle's transaction() would send a nested BEGIN and its
+      // COMMIT would end ours early.
+      Object.defineProperty(tx, 'transaction', {
+        value: () => {
+          throw new Error('ctx.tx is already a transaction; nested transactions are not supported')
+        },
+      })
+      return { tx: tx as unknown as HandlerTx, revoke: gate.revoke }
+    },
+  }
+}

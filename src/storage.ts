@@ -1,0 +1,109 @@
+/**
+ * The database, chosen once at start-up from DATABASE_URL: the embedded SQLite file (default) or
+ * PostgreSQL. Everything above this (webhooks, admin, retention) sees the same Storage.
+ */
+import type { Logger } from 'pino'
+import type { Config } from './config.ts'
+import { openPostgres } from './db/postgres.ts'
+import { openSqlite, type SqliteDatabase } from './db/sqlite.ts'
+import { pgTables, sqliteTables, type Tables } from './db/tables.ts'
+import type { QueryDb, StorageInbox } from './inbox/inbox.ts'
+import { createPgInbox } from './inbox/pg-inbox.ts'
+import { createSqliteInbox } from './inbox/sqlite-inbox.ts'
+import type { HandlerRegistry } from './registry/handler-registry.ts'
+
+export interface Storage {
+  dialect: 'sqlite' | 'postgres'
+  inbox: StorageInbox
+  /** The read side: SQLite's read-only connection, or the PostgreSQL pool. Queries are only awaited. */
+  reader: QueryDb
+  tables: Tables
+  /** Whether the database answers and the migrations are applied. */
+  ready(): Promise<boolean>
+  /** What the start-up log says about the database (never a password). */
+  description: Record<string, unknown>
+  /** The SQLite connections, for tests that break them on purpose. */
+  sqlite?: SqliteDatabase
+  close(): Promise<void>
+}
+
+export interface OpenStorageOptions {
+  registry: HandlerRegistry
+  log: Logger
+  now?: () => Date
+  onBatch?: (size: number) => void
+}
+
+const withTimeout = <T>(promise: Promise<T>, ms: number, fallback: T) =>
+  Promise.race([promise, new Promise<T>((resolve) => setTimeout(() => resolve(fallback), ms).unref())])
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return 'postgres://…'
+  }
+}
+
+export async function openStorage(config: Config, options: OpenStorageOptions): Promise<Storage> {
+  const inboxOptions = {
+    registry: options.registry,
+    log: options.log,
+    handlerTimeoutMs: config.handlerTimeoutMs,
+    maxAttempts: config.maxAttempts,
+    ...(options.now ? { now: options.now } : {}),
+  }
+
+  if (config.database.kind === 'postgres') {
+    const database = await openPostgres({ url: config.database.url, poolSize: config.database.poolSize })
+    const inbox = createPgInbox({ ...inboxOptions, database })
+    return {
+      dialect: 'postgres',
+      inbox,
+      reader: database.db as unknown as QueryDb,
+      tables: pgTables,
+      async ready() {
+        const check = database.pool
+          .query(`SELECT 1 FROM "${database.schema.replace(/"/g, '""')}"."__drizzle_migrations" LIMIT 1`)
+          .then((r) => r.rowCount === 1)
+          .catch(() => false)
+        return withTimeout(check, 2000, false)
+      },
+      description: {
+        database: 'postgres',
+        url: redact(config.database.url),
+        schema: database.schema,
+        poolSize: config.database.poolSize,
+      },
+      async close() {
+        await inbox.close()
+        await database.close()
+      },
+    }
+  }
+
+  const db = openSqlite({ path: config.database.path, synchronous: config.database.synchronous })
+  const inbox = createSqliteInbox({
+    ...inboxOptions,
+    db,
+    ...(options.onBatch ? { onBatch: options.onBatch } : {}),
+  })
+  const readyCheck = db.reader.prepare('SELECT count(*) AS n FROM __drizzle_migrations')
+  return {
+    dialect: 'sqlite',
+    inbox,
+    reader: db.readerDb,
+    tables: sqliteTables,
+    async ready() {
+      return ((readyCheck.get() as { n: number }).n ?? 0) > 0
+    },
+    description: { database: 'sqlite', path: config.database.path, synchronous: config.database.synchronous },
+    sqlite: db,
+    async close() {
+      await inbox.close()
+      db.close()
+    },
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The core behaviour on PostgreSQL: the same service, the same answers, DATABASE_URL=postgres://….
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { EventPage, Stats } from '../../src/admin/event-history.ts'
+import { adminGet, adminPost } from '../support/admin-client.ts'
+import { freshSchema, type PgSchema, pgEffectHandler, postgresAvailable } from '../support/postgres.ts'
+import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
+import { startTestService, type TestService } from '../support/test-service.ts'
+
+const late = globalThis as { pgLate?: Record<string, string>; pgFail?: Set<string> }
+
+describe.skipIf(!postgresAvailable)('on PostgreSQL', () => {
+  let schema: PgSchema
+  let svc: TestService
+  const effects = async (id: string) =>
+    Number(
+      (
+        await schema.query<{ n: string }>('SELECT count(*) AS n FROM test_effects WHERE event_id = $1', [id])
+      )[0]?.n,
+    )
+  const row = async (id: string) =>
+    (
+      await schema.query<{
+        status: string
+        attempts: number
+        last_error: string | null
+        payload: string | null
+      }>('SELECT status, attempts, last_error, payload FROM hookinbox_events WHERE event_id = $1', [id])
+    )[0]
+
+  beforeAll(async () => {
+    late.pgLate = {}
+    late.pgFail = new Set()
+    schema = await freshSchema()
+    svc = await startTestService({
+      env: { DATABASE_URL: schema.url, MAX_ATTEMPTS: '2', HANDLER_TIMEOUT_MS: '200' },
+      handlers: {
+        'a-effect.ts': pgEffectHandler({
+          events: "['checkout.session.completed', 'test.fail', 'test.permanent']",
+          extra: "if (globalThis.pgFail.has(event.id)) throw new Error('handler says no')",
+        }),
+        'b-slow.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.slow'],
+  async handle(event, ctx) {
+    await ctx.tx.execute(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'before')\`)
+    await new Promise((r) => setTimeout(r, 500))
+    try {
+      await ctx.tx.execute(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'after')\`)
+      globalThis.pgLate[event.id] = 'written'
+    } catch (err) {
+      globalThis.pgLate[event.id] = (err.cause ?? err).name
+    }
+  },
+}
+`,
+      },
+    })
+  })
+  afterAll(async () => {
+    await svc?.dispose()
+    await schema?.drop()
+  })
+
+  it('processes a delivery once and answers re-deliveries as duplicates', async () => {
+    const event = stripeEvent()
+    expect((await postStripe(svc.url, event)).body).toEqual({
+      received: true,
+      duplicate: false,
+      status: 'processed',
+    })
+    expect((await postStripe(svc.url, event)).body).toEqual({
+      received: true,
+      duplicate: true,
+      status: 'processed',
+    })
+    expect(await effects(event.id as string)).toBe(1)
+    expect(await row(event.id as string)).toMatchObject({ status: 'processed', attempts: 1 })
+  })
+
+  it('50 concurrent deliveries of one new event: all 200, exactly one effect', async () => {
+    const event = stripeEvent()
+    const results = await Promise.all(Array.from({ length: 50 }, () => postStripe(svc.url, event)))
+    expect(results.every((r) => r.status === 200)).toBe(true)
+    expect(results.filter((r) => (r.body as { duplicate: boolean }).duplicate === false)).toHaveLength(1)
+    expect(await effects(event.id as string)).toBe(1)
+  })
+
+  it('a failing handler rolls back its writes (500, failed), then parks at MAX_ATTEMPTS; a replay processes it once', async () => {
+    const event = stripeEvent({ type: 'test.fail' })
+    late.pgFail?.add(event.id as string)
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    expect(await effects(event.id as string)).toBe(0)
+    expect(await row(event.id as string)).toMatchObject({ status: 'failed', attempts: 1 })
+    expect((await postStripe(svc.url, event)).body).toMatchObject({ status: 'parked' })
+    late.pgFail?.delete(event.id as string)
+    const replay = await adminPost(svc.url, `/admin/api/events/stripe/${event.id}/replay`)
+    expect(replay.body).toMatchObject({ status: 'processed', attempts: 3 })
+    expect(await effects(event.id as string)).toBe(1)
+    expect((await adminPost(svc.url, `/admin/api/events/stripe/${event.id}/replay`)).status).toBe(409)
+  })
+
+  it('a handler over the timeout is rolled back and cannot write afterwards', async () => {
+    const event = stripeEvent({ type: 'test.slow' })
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    await new Promise((r) => setTimeout(r, 600))
+    expect(late.pgLate?.[event.id as string]).toBe('RevokedTransactionError')
+    expect(await effects(event.id as string)).toBe(0)
+  })
+
+  it('the admin API lists, filters and counts the same way', async () => {
+    const list = await adminGet<EventPage>(svc.url, '/admin/api/events?provider=stripe&limit=2')
+    expect(list.status).toBe(200)
+    expect(list.body.events).toHaveLength(2)
+    const next = await adminGet<EventPage>(
+      svc.url,
+      `/admin/api/events?provider=stripe&limit=2&cursor=${list.body.nextCursor}`,
+    )
+    expect(next.body.events[0]?.eventId).not.toBe(list.body.events[1]?.eventId)
+    const stats = await adminGet<Stats>(svc.url, '/admin/api/stats')
+    expect(stats.body.events.stripe?.processed).toBeGreaterThanOrEqual(3)
+    expect((await fetch(`${svc.url}/readyz`)).status).toBe(200)
+  })
+
+  it('retention prunes payloads on PostgreSQL too', async () => {
+    const clockSvc = svc
+    const event = stripeEvent()
+    await postStripe(clockSvc.url, event)
+    // Age the event by moving its arrival back in time, then prune.
+    await schema.query(
+      "UPDATE hookinbox_events SET received_at = now() - interval '50 days' WHERE event_id = $1",
+      [event.id],
+    )
+    const result = await clockSvc.prune()
+    expect(result.payloadsPruned).toBeGreaterThanOrEqual(1)
+    expect((await row(event.id as string))?.payload).toBeNull()
+    expect((await postStripe(clockSvc.url, event)).body).toMatchObject({ duplicate: true })
+  })
+
+  it('keeps deduplication across a restart', async () => {
+    const event = stripeEvent()
+    await postStripe(svc.url, event)
+    svc = await svc.restart()
+    expect((await postStripe(svc.url, event)).body).toMatchObject({ duplicate: true })
+    expect(await effects(event.id as string)).toBe(1)
+  })
+})
