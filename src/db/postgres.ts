@@ -39,6 +39,8 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
   pool.on('error', () => {})
   try {
     const client = await pool.connect()
+    const onError = () => {}
+    client.on('error', onError)
     let schema: string
     try {
       schema =
@@ -50,6 +52,7 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
       }
     } finally {
+      client.off('error', onError)
       client.release()
     }
     return { pool, db: drizzle(pool), schema, close: () => pool.end() }

@@ -66,6 +66,12 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
       throw storageError(err)
     }
     let broken = false
+    // A checked-out client whose connection dies emits 'error'; unheard, that would crash the process. The
+    // failure also surfaces as the rejected query, which is what answers the request (503).
+    const onError = () => {
+      broken = true
+    }
+    client.on('error', onError)
     try {
       await client.query('BEGIN')
       const result = await work(client)
@@ -79,6 +85,7 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
       }
       throw err
     } finally {
+      client.off('error', onError)
       client.release(broken)
     }
   }
