@@ -1,0 +1,143 @@
+/**
+ * One-off copy of hookinbox's event history from the SQLite file to PostgreSQL, for a team moving to
+ * several instances (`npm run migrate-to-postgres -- --from ./data/hookinbox.db --to postgres://…`).
+ *
+ * It applies the PostgreSQL migrations, then copies events (keeping their arrival sequence), attempt logs,
+ * cached PayPal certificates and rejection counts in batches. Rows already present are skipped, so it can
+ * run again after an interruption. Stop the service first: events arriving during the copy would be missed.
+ * Your own tables (handlers/_schema.ts) are yours to copy; see the README.
+ */
+import { parseArgs } from 'node:util'
+import Database from 'better-sqlite3'
+import { sql } from 'drizzle-orm'
+import * as pgSchema from '../db/pg-schema.ts'
+import { openPostgres } from '../db/postgres.ts'
+
+const BATCH = 1000
+
+interface Counts {
+  events: number
+  attempts: number
+  paypalCerts: number
+  rejections: number
+}
+
+export async function migrateToPostgres(from: string, to: string, log: (line: string) => void = console.log) {
+  const source = new Database(from, { readonly: true, fileMustExist: true })
+  const target = await openPostgres({ url: to, poolSize: 2 })
+  const copied: Counts = { events: 0, attempts: 0, paypalCerts: 0, rejections: 0 }
+  const date = (ms: number | null) => (ms === null ? null : new Date(ms))
+  try {
+    const { db } = target
+    let after = 0
+    for (;;) {
+      const rows = source
+        .prepare('SELECT * FROM hookinbox_events WHERE seq > ? ORDER BY seq LIMIT ?')
+        .all(after, BATCH) as Array<Record<string, unknown>>
+      if (rows.length === 0) break
+      after = rows[rows.length - 1]?.seq as number
+      const inserted = await db
+        .insert(pgSchema.events)
+        .values(
+          rows.map((r) => ({
+            seq: r.seq as number,
+            provider: r.provider as string,
+            eventId: r.event_id as string,
+            type: r.type as string,
+            status: r.status as 'processed',
+            attempts: r.attempts as number,
+            payload: r.payload as string | null,
+            receivedAt: date(r.received_at as number) as Date,
+            processedAt: date(r.processed_at as number | null),
+            occurredAt: date(r.occurred_at as number | null),
+            lastError: r.last_error as string | null,
+            handlers: r.handlers as string | null,
+            duplicates: r.duplicates as number,
+            lastSeenAt: date(r.last_seen_at as number | null),
+          })),
+        )
+        .onConflictDoNothing()
+        .returning({ seq: pgSchema.events.seq })
+      copied.events += inserted.length
+      const seqs = rows.map((r) => r.seq as number)
+      const attempts = source
+        .prepare(
+          `SELECT * FROM hookinbox_attempts WHERE event_seq IN (${seqs.map(() => '?').join(',')}) ORDER BY id`,
+        )
+        .all(...seqs) as Array<Record<string, unknown>>
+      if (attempts.length > 0 && inserted.length > 0) {
+        const fresh = new Set(inserted.map((i) => i.seq))
+        const values = attempts
+          .filter((a) => fresh.has(a.event_seq as number))
+          .map((a) => ({
+            eventSeq: a.event_seq as number,
+            at: new Date(a.at as number),
+            outcome: a.outcome as 'processed',
+            durationMs: a.duration_ms as number,
+            error: a.error as string | null,
+            trigger: a.trigger as string,
+          }))
+        if (values.length > 0) await db.insert(pgSchema.attempts).values(values)
+        copied.attempts += values.length
+      }
+      log(`copied events up to #${after}`)
+    }
+    // New events must continue after the copied arrival sequence.
+    await db.execute(
+      sql`SELECT setval(pg_get_serial_sequence(${`${target.schema}.hookinbox_events`}, 'seq'), coalesce((SELECT max(seq) FROM ${pgSchema.events}), 0) + 1, false)`,
+    )
+
+    const certs = source.prepare('SELECT * FROM hookinbox_paypal_certs').all() as Array<
+      Record<string, unknown>
+    >
+    for (const c of certs) {
+      const r = await db
+        .insert(pgSchema.paypalCerts)
+        .values({ url: c.url as string, pem: c.pem as string, fetchedAt: new Date(c.fetched_at as number) })
+        .onConflictDoNothing()
+        .returning({ url: pgSchema.paypalCerts.url })
+      copied.paypalCerts += r.length
+    }
+    const rejections = source.prepare('SELECT * FROM hookinbox_rejections').all() as Array<{
+      provider: string
+      reason: string
+      minute: number
+      count: number
+    }>
+    for (let i = 0; i < rejections.length; i += BATCH) {
+      const r = await db
+        .insert(pgSchema.rejections)
+        .values(rejections.slice(i, i + BATCH))
+        .onConflictDoNothing()
+        .returning({ minute: pgSchema.rejections.minute })
+      copied.rejections += r.length
+    }
+    log(
+      `done: ${copied.events} events, ${copied.attempts} attempts, ${copied.paypalCerts} certificates, ${copied.rejections} rejection counts copied`,
+    )
+    return copied
+  } finally {
+    source.close()
+    await target.close()
+  }
+}
+
+async function main() {
+  const { values } = parseArgs({ options: { from: { type: 'string' }, to: { type: 'string' } } })
+  const from = values.from ?? './data/hookinbox.db'
+  const to = values.to ?? process.env.DATABASE_URL
+  if (!to || !/^postgres(ql)?:\/\//.test(to)) {
+    process.stderr.write(
+      'usage: npm run migrate-to-postgres -- --from ./data/hookinbox.db --to postgres://user@host/db\n',
+    )
+    process.exit(2)
+  }
+  try {
+    await migrateToPostgres(from, to)
+  } catch (err) {
+    process.stderr.write(`migrate-to-postgres: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void main()

@@ -1,0 +1,56 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { migrateToPostgres } from '../../src/tools/migrate-to-postgres.ts'
+import { adminGet } from '../support/admin-client.ts'
+import { freshSchema, type PgSchema, pgEffectHandler, postgresAvailable } from '../support/postgres.ts'
+import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
+import { effectHandler, startTestService } from '../support/test-service.ts'
+
+describe.skipIf(!postgresAvailable)('moving from SQLite to PostgreSQL', () => {
+  let schema: PgSchema | undefined
+  afterAll(async () => {
+    await schema?.drop()
+  })
+
+  it('copies the history: old events stay duplicates, details and attempt logs survive, new events continue', async () => {
+    const sqlite = await startTestService({ handlers: { 'effect.ts': effectHandler() } })
+    const old = Array.from({ length: 5 }, () => stripeEvent())
+    for (const e of old) await postStripe(sqlite.url, e)
+    await sqlite.close()
+
+    schema = await freshSchema()
+    const lines: string[] = []
+    const copied = await migrateToPostgres(sqlite.dbPath, schema.url, (l) => lines.push(l))
+    expect(copied).toMatchObject({ events: 5, attempts: 5 })
+    // Running it again copies nothing twice.
+    expect(await migrateToPostgres(sqlite.dbPath, schema.url, () => {})).toMatchObject({
+      events: 0,
+      attempts: 0,
+    })
+
+    const pg = await startTestService({
+      env: { DATABASE_URL: schema.url },
+      handlers: { 'effect.ts': pgEffectHandler() },
+    })
+    try {
+      expect((await postStripe(pg.url, old[0] as Record<string, unknown>)).body).toMatchObject({
+        duplicate: true,
+      })
+      const detail = await adminGet<{ payload: unknown; attemptLog: unknown[] }>(
+        pg.url,
+        `/admin/api/events/stripe/${old[1]?.id}`,
+      )
+      expect(detail.body.payload).toEqual(old[1])
+      expect(detail.body.attemptLog).toHaveLength(1)
+      const fresh = stripeEvent()
+      expect((await postStripe(pg.url, fresh)).body).toMatchObject({ duplicate: false, status: 'processed' })
+      const [{ seq } = { seq: 0 }] = await schema.query<{ seq: number }>(
+        'SELECT seq FROM hookinbox_events WHERE event_id = $1',
+        [fresh.id],
+      )
+      expect(Number(seq)).toBeGreaterThan(5)
+    } finally {
+      await pg.dispose()
+      await sqlite.dispose()
+    }
+  })
+})
