@@ -21,3 +21,9 @@ export const refunds = pgTable('refunds', {
   currency: text('currency'),
   recordedAt: timestamp('recorded_at', { withTimezone: true, mode: 'date' }).notNull(),
 })
+
+export const subscriptions = pgTable('subscriptions', {
+  id: text('id').primaryKey(),
+  status: text('status').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull(),
+})

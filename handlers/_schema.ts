@@ -23,3 +23,10 @@ export const refunds = sqliteTable('refunds', {
   currency: text('currency'),
   recordedAt: integer('recorded_at', { mode: 'timestamp_ms' }).notNull(),
 })
+
+/** Example: each Stripe subscription's latest status (see `subscriptions.ts`). */
+export const subscriptions = sqliteTable('subscriptions', {
+  id: text('id').primaryKey(),
+  status: text('status').notNull(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+})

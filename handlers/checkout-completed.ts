@@ -1,24 +1,12 @@
 /**
  * Example: remember every paid Stripe Checkout session in our own table. The insert runs in the same
  * transaction as the event's "seen" mark, so a retried delivery can never insert it twice.
+ * `event.payload` is the stripe package's own `Stripe.CheckoutSessionCompletedEvent`.
  */
 import { defineHandler } from '../src/handlers.ts'
 import { paidCheckouts } from './_schema.ts'
 
-interface CheckoutSessionEvent {
-  created: number
-  data: {
-    object: {
-      id: string
-      payment_status?: string
-      amount_total?: number | null
-      currency?: string | null
-      customer_details?: { email?: string | null } | null
-    }
-  }
-}
-
-export default defineHandler<CheckoutSessionEvent>({
+export default defineHandler({
   provider: 'stripe',
   events: ['checkout.session.completed'],
   async handle(event, ctx) {
@@ -27,12 +15,16 @@ export default defineHandler<CheckoutSessionEvent>({
       ctx.log.info({ session: session.id }, 'checkout completed but not paid yet; waiting for async payment')
       return
     }
-    await ctx.tx.insert(paidCheckouts).values({
-      sessionId: session.id,
-      customerEmail: session.customer_details?.email ?? null,
-      amountTotal: session.amount_total ?? null,
-      currency: session.currency ?? null,
-      paidAt: new Date(event.payload.created * 1000),
-    })
+    await ctx.tx
+      .insert(paidCheckouts)
+      .values({
+        sessionId: session.id,
+        customerEmail: session.customer_details?.email ?? null,
+        amountTotal: session.amount_total ?? null,
+        currency: session.currency ?? null,
+        paidAt: new Date(event.payload.created * 1000),
+      })
+      // Stripe can emit two distinct events for one session; the session id is the business key.
+      .onConflictDoNothing()
   },
 })

@@ -6,7 +6,7 @@ import { defineHandler } from '../src/handlers.ts'
 import { refunds } from './_schema.ts'
 
 export default [
-  defineHandler<{ data: { object: { id: string; amount_refunded?: number; currency?: string } } }>({
+  defineHandler({
     name: 'stripe-refunds',
     provider: 'stripe',
     events: ['charge.refunded'],
@@ -15,28 +15,32 @@ export default [
       await ctx.tx.insert(refunds).values({
         provider: 'stripe',
         reference: charge.id,
-        amountMinor: charge.amount_refunded ?? null,
-        currency: charge.currency ?? null,
+        amountMinor: charge.amount_refunded,
+        currency: charge.currency,
         recordedAt: event.receivedAt,
       })
     },
   }),
-  defineHandler<{ resource?: { id?: string; amount?: { value?: string; currency_code?: string } } }>({
+  defineHandler({
     name: 'paypal-refunds',
     provider: 'paypal',
     events: ['PAYMENT.CAPTURE.REFUNDED'],
     async handle(event, ctx) {
-      const amount = event.payload.resource?.amount
+      // PayPal's `resource` depends on the event type: read it defensively.
+      const resource = event.payload.resource as {
+        id?: string
+        amount?: { value?: string; currency_code?: string }
+      }
       await ctx.tx.insert(refunds).values({
         provider: 'paypal',
-        reference: event.payload.resource?.id ?? event.id,
-        amountMinor: amount?.value ? Math.round(Number(amount.value) * 100) : null,
-        currency: amount?.currency_code ?? null,
+        reference: resource.id ?? event.id,
+        amountMinor: resource.amount?.value ? Math.round(Number(resource.amount.value) * 100) : null,
+        currency: resource.amount?.currency_code ?? null,
         recordedAt: event.receivedAt,
       })
     },
   }),
-  defineHandler<{ pspReference: string; success: string; amount?: { value?: number; currency?: string } }>({
+  defineHandler({
     name: 'adyen-refunds',
     provider: 'adyen',
     events: ['REFUND'],

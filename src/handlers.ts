@@ -5,13 +5,18 @@
  *   export default defineHandler({ provider: 'stripe', events: ['invoice.paid'], async handle(event, ctx) { … } })
  *
  * A handler runs inside the database transaction that records the event, so its writes through `ctx.tx`
- * commit together with the "seen" mark or not at all.
+ * commit together with the "seen" mark or not at all. `defineHandler` only adds types: the payload is typed
+ * from the events subscribed to (Stripe's own `Stripe.Event` types, Adyen's notification item, PayPal's
+ * envelope), and a misspelt event name is a type error.
  */
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres'
 import type { Logger } from 'pino'
+import type Stripe from 'stripe'
+import type { AdyenEventCode, PaypalEventType } from './providers/event-types.ts'
 import type { ProviderName } from './providers/provider.ts'
 
-export type { ProviderName }
+export type { AdyenEventCode, PaypalEventType, ProviderName }
 
 export interface HandlerEvent<Payload = unknown> {
   provider: ProviderName
@@ -23,18 +28,69 @@ export interface HandlerEvent<Payload = unknown> {
   receivedAt: Date
 }
 
-/** The transaction handlers write through: a Drizzle database bound to the event's transaction. */
+/** The transaction handlers write through, on the default SQLite database. See `pgTx` for PostgreSQL. */
 export type HandlerTx = BetterSQLite3Database
 
 export interface HandlerContext {
   /** Drizzle, bound to this event's transaction. Stops working once the handler has timed out. */
   tx: HandlerTx
+  /** Which database `tx` talks to. */
+  dialect: 'sqlite' | 'postgres'
   /** A child logger carrying the provider, event id and handler name. */
   log: Logger
   /** 1 on the first delivery, then counts every retry and replay. */
   attempt: number
   trigger: 'delivery' | 'replay'
+  /**
+   * Providers do not deliver in order. Inside the transaction, records `occurredAt` as the newest provider
+   * time seen for `objectKey` (e.g. a subscription id) and answers whether this event is older than one
+   * already applied to that object (then skip it). Rolls back with the handler's other writes.
+   */
+  isStale(objectKey: string, occurredAt: Date): Promise<boolean>
 }
+
+/** `ctx.tx` as PostgreSQL's Drizzle, for handlers of a service running on PostgreSQL. */
+export function pgTx(ctx: HandlerContext): NodePgDatabase {
+  if (ctx.dialect !== 'postgres') throw new Error('pgTx: this service runs on SQLite; use ctx.tx')
+  return ctx.tx as unknown as NodePgDatabase
+}
+
+// ---- payload types ------------------------------------------------------------------------------------
+
+export type StripeEventType = Stripe.Event['type']
+/** The stripe package's own type for an event of type T. */
+export type StripeEventOf<T extends StripeEventType> = Extract<Stripe.Event, { type: T }>
+
+/** A PayPal webhook event; `resource` depends on the event type and is left to the handler to read. */
+export interface PaypalEnvelope<T extends string = PaypalEventType> {
+  id: string
+  event_type: T
+  event_version?: string
+  create_time: string
+  resource_type?: string
+  resource_version?: string
+  summary?: string
+  resource: unknown
+  links?: Array<{ href: string; rel: string; method?: string }>
+}
+
+/** One Adyen classic notification item (each item is its own event in hookinbox). */
+export interface AdyenNotificationItem<C extends string = AdyenEventCode> {
+  eventCode: C
+  success: 'true' | 'false'
+  pspReference: string
+  originalReference?: string
+  merchantAccountCode: string
+  merchantReference: string
+  amount?: { value: number; currency: string }
+  eventDate?: string
+  paymentMethod?: string
+  reason?: string
+  operations?: string[]
+  additionalData?: Record<string, string>
+}
+
+// ---- handlers -----------------------------------------------------------------------------------------
 
 export interface Handler<Payload = unknown> {
   /** Defaults to the file name (with `#n` appended for the n-th handler of an array export). */
@@ -45,9 +101,28 @@ export interface Handler<Payload = unknown> {
   handle(event: HandlerEvent<Payload>, ctx: HandlerContext): Promise<void> | void
 }
 
+type Events<Known extends string> = readonly Known[] | '*'
+type Spec<P, E, Payload> = {
+  name?: string
+  provider: P
+  events: E
+  handle(event: HandlerEvent<Payload>, ctx: HandlerContext): Promise<void> | void
+}
+type Picked<E, Known extends string> = E extends readonly (infer T extends Known)[] ? T : Known
+
+export function defineHandler<const E extends Events<StripeEventType>>(
+  handler: Spec<'stripe', E, StripeEventOf<Picked<E, StripeEventType>>>,
+): Handler
+export function defineHandler<const E extends Events<PaypalEventType>>(
+  handler: Spec<'paypal', E, PaypalEnvelope<Picked<E, PaypalEventType>>>,
+): Handler
+export function defineHandler<const E extends Events<AdyenEventCode>>(
+  handler: Spec<'adyen', E, AdyenNotificationItem<Picked<E, AdyenEventCode>>>,
+): Handler
+export function defineHandler(handler: Spec<'*', readonly string[] | '*', unknown>): Handler
 /** Only adds types: a plain object with the same shape works too. */
-export function defineHandler<Payload = unknown>(handler: Handler<Payload>): Handler<Payload> {
-  return handler
+export function defineHandler(handler: Handler<never>): Handler {
+  return handler as Handler
 }
 
 /**

@@ -75,6 +75,17 @@ export const rejections = pgTable(
   ],
 )
 
+export const objectVersions = pgTable(
+  'hookinbox_object_versions',
+  {
+    provider: text('provider').notNull(),
+    objectKey: text('object_key').notNull(),
+    occurredAt: at('occurred_at').notNull(),
+    eventId: text('event_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.objectKey] })],
+)
+
 export const paypalCerts = pgTable('hookinbox_paypal_certs', {
   url: text('url').primaryKey(),
   pem: text('pem').notNull(),

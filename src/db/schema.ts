@@ -75,6 +75,18 @@ export const rejections = sqliteTable(
   ],
 )
 
+/** The newest provider time applied per object, for `ctx.isStale` (out-of-order events). */
+export const objectVersions = sqliteTable(
+  'hookinbox_object_versions',
+  {
+    provider: text('provider').notNull(),
+    objectKey: text('object_key').notNull(),
+    occurredAt: integer('occurred_at', { mode: 'timestamp_ms' }).notNull(),
+    eventId: text('event_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.objectKey] })],
+)
+
 /** PayPal signing certificates by URL, so a restart does not fetch them again. */
 export const paypalCerts = sqliteTable('hookinbox_paypal_certs', {
   url: text('url').primaryKey(),

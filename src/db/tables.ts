@@ -11,6 +11,7 @@ export interface Tables {
   attempts: typeof sqliteSchema.attempts
   rejections: typeof sqliteSchema.rejections
   paypalCerts: typeof sqliteSchema.paypalCerts
+  objectVersions: typeof sqliteSchema.objectVersions
 }
 
 export const sqliteTables: Tables = sqliteSchema

@@ -44,6 +44,7 @@ export interface AttemptRecord {
 }
 
 export interface EventStore {
+  readonly dialect: 'sqlite' | 'postgres'
   /**
    * Claims the event's key for this transaction: inserts a new row (fresh) or returns the existing one. On
    * PostgreSQL a concurrent claimer of the same key waits here until the first transaction ends; it then
@@ -60,6 +61,11 @@ export interface EventStore {
   markHandlers(): Promise<void>
   /** Undoes every write since markHandlers(). */
   undoHandlers(): Promise<void>
+  /**
+   * Records `occurredAt` as the newest time applied to the object unless a newer one is already recorded;
+   * answers true (stale) in that case. Inside the event's transaction, so it rolls back with the handlers.
+   */
+  isStale(provider: ProviderName, objectKey: string, occurredAt: Date, eventId: string): Promise<boolean>
   /** A transaction handle for handlers that stops working once revoked. */
   handlerTx(): { tx: HandlerTx; revoke(): void }
 }

@@ -7,7 +7,7 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
-import { attempts, events } from '../db/pg-schema.ts'
+import { attempts, events, objectVersions } from '../db/pg-schema.ts'
 import type { HandlerTx } from '../handlers.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
 import { RevokedTransactionError } from './revocable-client.ts'
@@ -55,6 +55,19 @@ export function createPgStore(client: pg.PoolClient): EventStore {
   }
 
   return {
+    dialect: 'postgres',
+    async isStale(provider, objectKey, occurredAt, eventId) {
+      const applied = await db
+        .insert(objectVersions)
+        .values({ provider, objectKey, occurredAt, eventId })
+        .onConflictDoUpdate({
+          target: [objectVersions.provider, objectVersions.objectKey],
+          set: { occurredAt: sql`excluded.occurred_at`, eventId: sql`excluded.event_id` },
+          setWhere: sql`${objectVersions.occurredAt} <= excluded.occurred_at`,
+        })
+        .returning({ objectKey: objectVersions.objectKey })
+      return applied.length === 0
+    },
     async claim(event) {
       // A row deleted by retention between the conflict and the lock is claimed again on the next turn.
       for (let turn = 0; turn < 3; turn++) {

@@ -10,6 +10,7 @@ import type { ProviderName, VerifiedEvent } from '../providers/provider.ts'
 import type { HandlerRegistry } from '../registry/handler-registry.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
 import { type Outcome, SETTLED_STATUSES } from './inbox.ts'
+import { RevokedTransactionError } from './revocable-client.ts'
 import { HandlerFailure, runHandlers } from './run-handlers.ts'
 
 export type Work =
@@ -79,6 +80,11 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
 
   await store.markHandlers()
   const handle = store.handlerTx()
+  let revoked = false
+  const revoke = () => {
+    revoked = true
+    handle.revoke()
+  }
   try {
     ran = await runHandlers({
       event: handlerEvent,
@@ -87,18 +93,30 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
       log: deps.log.child({ provider, eventId, type }),
       attempt,
       trigger: work.kind,
+      dialect: store.dialect,
+      isStale: async (objectKey, occurredAt) => {
+        if (revoked) throw new RevokedTransactionError()
+        if (
+          typeof objectKey !== 'string' ||
+          objectKey.length === 0 ||
+          Number.isNaN(occurredAt?.getTime?.())
+        ) {
+          throw new TypeError('ctx.isStale(objectKey, occurredAt) needs a non-empty string and a valid Date')
+        }
+        return store.isStale(provider, objectKey, occurredAt, eventId)
+      },
       timeoutMs: deps.handlerTimeoutMs,
     })
     status = ran.length > 0 ? 'processed' : 'ignored'
   } catch (err) {
     if (!(err instanceof HandlerFailure)) throw err
-    handle.revoke()
+    revoke()
     // Undo everything the handlers wrote, then record the failure in a separate write.
     await store.undoHandlers()
     status = err.permanent || attempt >= deps.maxAttempts ? 'parked' : 'failed'
     error = err.message.slice(0, MAX_ERROR_LENGTH)
   } finally {
-    handle.revoke()
+    revoke()
   }
 
   const durationMs = Math.round(performance.now() - started)

@@ -52,6 +52,8 @@ export interface RunHandlersOptions {
   log: Logger
   attempt: number
   trigger: HandlerContext['trigger']
+  dialect: HandlerContext['dialect']
+  isStale: HandlerContext['isStale']
   timeoutMs: number
 }
 
@@ -64,6 +66,8 @@ export async function runHandlers(options: RunHandlersOptions): Promise<string[]
       log: options.log.child({ handler: handler.name }),
       attempt: options.attempt,
       trigger: options.trigger,
+      dialect: options.dialect,
+      isStale: options.isStale,
     }
     try {
       await withTimeout(

@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
-import { attempts, events } from '../db/schema.ts'
+import { attempts, events, objectVersions } from '../db/schema.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
 import { revocableClient } from './revocable-client.ts'
 
@@ -67,10 +67,30 @@ export function createSqliteStore(writer: Database.Database): EventStore {
       trigger: sql.placeholder('trigger'),
     })
     .prepare()
+  const recordVersion = w
+    .insert(objectVersions)
+    .values({
+      provider: sql.placeholder('provider'),
+      objectKey: sql.placeholder('objectKey'),
+      occurredAt: sql.placeholder('occurredAt'),
+      eventId: sql.placeholder('eventId'),
+    })
+    .onConflictDoUpdate({
+      target: [objectVersions.provider, objectVersions.objectKey],
+      set: { occurredAt: sql`excluded.occurred_at`, eventId: sql`excluded.event_id` },
+      // Only move forward: an older event leaves the row alone, and then nothing is returned.
+      setWhere: sql`${objectVersions.occurredAt} <= excluded.occurred_at`,
+    })
+    .returning({ objectKey: objectVersions.objectKey })
+    .prepare()
   const mark = writer.prepare('SAVEPOINT hookinbox_handlers')
   const undo = writer.prepare('ROLLBACK TO hookinbox_handlers')
 
   return {
+    dialect: 'sqlite',
+    async isStale(provider, objectKey, occurredAt, eventId) {
+      return recordVersion.get({ provider, objectKey, occurredAt, eventId }) === undefined
+    },
     async claim(event) {
       const existing = find.get({ provider: event.provider, eventId: event.eventId }) as
         | StoredEvent

@@ -34,7 +34,7 @@ export interface Pruner {
 }
 
 export function createPruner(options: PruneOptions): Pruner {
-  const { events, attempts, rejections } = options.tables
+  const { events, attempts, rejections, objectVersions } = options.tables
   // Everything at or below these sequence numbers was handled by an earlier pass of this process.
   let prunedThrough = 0
   let deletedThrough = 0
@@ -95,6 +95,12 @@ export function createPruner(options: PruneOptions): Pruner {
         })
         prunedThrough = to
       }
+
+      // Out-of-order bookkeeping lives as long as event ids do: an older event could not arrive after that.
+      const keepSince = new Date(now.getTime() - options.dedupKeepDays * DAY_MS)
+      await options.maintain((db) =>
+        db.delete(objectVersions).where(lt(objectVersions.occurredAt, keepSince)),
+      )
 
       // Rejection counts only feed the last-day statistics.
       const oldMinute = Math.floor(now.getTime() / 60_000) - 2 * 1440

@@ -12,7 +12,18 @@ describe('the database is unavailable', () => {
 
   it('a write lock held by another process: 503, nothing acknowledged, and it recovers when released', async () => {
     const other = new Database(svc.dbPath)
-    other.exec('BEGIN IMMEDIATE')
+    // better-sqlite3 waits for a lock synchronously, which would freeze this process and with it the service
+    // (it runs in-process) while it holds the lock for its start-up retention pass: poll without waiting.
+    other.pragma('busy_timeout = 0')
+    for (let tries = 0; ; tries++) {
+      try {
+        other.exec('BEGIN IMMEDIATE')
+        break
+      } catch (err) {
+        if (tries > 200) throw err
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    }
     try {
       const event = stripeEvent()
       const res = await postStripe(svc.url, event)

@@ -17,7 +17,7 @@ describe('a failing handler rolls back its own writes', () => {
   beforeAll(async () => {
     late.lateWrite = {}
     svc = await startTestService({
-      env: { MAX_ATTEMPTS: '3', HANDLER_TIMEOUT_MS: '150' },
+      env: { MAX_ATTEMPTS: '3', HANDLER_TIMEOUT_MS: '300' },
       handlers: {
         'a-throws.ts': effectHandler({
           name: 'throws-after-insert',
@@ -33,7 +33,7 @@ export default {
   events: ['test.slow'],
   async handle(event, ctx) {
     ctx.tx.run(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'before-timeout')\`)
-    await new Promise((r) => setTimeout(r, 400))
+    await new Promise((r) => setTimeout(r, 700))
     try {
       ctx.tx.run(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'after-timeout')\`)
       globalThis.lateWrite[event.id] = 'written'
@@ -114,11 +114,11 @@ export default {
     const event = stripeEvent({ type: 'test.slow' })
     const res = await postStripe(svc.url, event)
     expect(res.status).toBe(500)
-    expect(row(event.id as string)?.last_error).toMatch(/timed out after 150 ms/)
+    expect(row(event.id as string)?.last_error).toMatch(/timed out after 300 ms/)
     // Meanwhile other deliveries are not blocked by the abandoned handler.
     const other = stripeEvent({ type: 'test.permanent' })
     expect((await postStripe(svc.url, other)).status).toBe(200)
-    await new Promise((r) => setTimeout(r, 500))
+    await new Promise((r) => setTimeout(r, 800))
     expect(late.lateWrite?.[event.id as string]).toBe('RevokedTransactionError')
     expect(effects(event.id as string)).toBe(0)
   })

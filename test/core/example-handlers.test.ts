@@ -1,0 +1,118 @@
+/**
+ * The example handlers shipped in handlers/, run by the real service: they do real work in their own tables
+ * (whose migrations drizzle-kit generated from handlers/_schema.ts), and the subscriptions example shows
+ * ctx.isStale keeping the newest state when Stripe delivers out of order.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { postStripe, stripeEvent, uniqueId } from '../support/stripe-signing.ts'
+import { PROJECT_ROOT } from '../support/temp-dir.ts'
+import { startTestService, type TestService } from '../support/test-service.ts'
+
+describe('the example handlers', () => {
+  let svc: TestService
+  beforeAll(async () => {
+    svc = await startTestService({ env: { HANDLERS_DIR: `${PROJECT_ROOT}/handlers` } })
+  })
+  afterAll(() => svc.dispose())
+
+  it('records a paid Checkout session once', async () => {
+    const sessionId = uniqueId('cs')
+    const event = stripeEvent({
+      data: {
+        object: {
+          id: sessionId,
+          object: 'checkout.session',
+          payment_status: 'paid',
+          amount_total: 4200,
+          currency: 'eur',
+          customer_details: { email: 'ada@example.com' },
+        },
+      },
+    })
+    await postStripe(svc.url, event)
+    await postStripe(svc.url, event)
+    expect(
+      svc.query(
+        'SELECT session_id, customer_email, amount_total, currency FROM paid_checkouts WHERE session_id = ?',
+        sessionId,
+      ),
+    ).toEqual([
+      { session_id: sessionId, customer_email: 'ada@example.com', amount_total: 4200, currency: 'eur' },
+    ])
+  })
+
+  it('keeps the newest subscription state when events arrive out of order', async () => {
+    const sub = uniqueId('sub')
+    const at = (created: number, type: string, status: string) =>
+      stripeEvent({ type, created, data: { object: { id: sub, object: 'subscription', status } } })
+    const t = Math.floor(Date.now() / 1000)
+    // The newest update arrives first, then the creation, then an update from in between.
+    await postStripe(svc.url, at(t - 10, 'customer.subscription.updated', 'past_due'))
+    await postStripe(svc.url, at(t - 30, 'customer.subscription.created', 'incomplete'))
+    await postStripe(svc.url, at(t - 20, 'customer.subscription.updated', 'active'))
+    expect(svc.query('SELECT status FROM subscriptions WHERE id = ?', sub)).toEqual([{ status: 'past_due' }])
+    // A newer event is applied.
+    await postStripe(svc.url, at(t, 'customer.subscription.deleted', 'canceled'))
+    expect(svc.query('SELECT status FROM subscriptions WHERE id = ?', sub)).toEqual([{ status: 'canceled' }])
+    // The skipped events are still processed (acknowledged), not failed.
+    const statuses = svc.query<{ status: string }>(
+      "SELECT status FROM hookinbox_events WHERE type LIKE 'customer.subscription.%' AND payload LIKE ?",
+      `%${sub}%`,
+    )
+    expect(statuses.map((s) => s.status)).toEqual(['processed', 'processed', 'processed', 'processed'])
+  })
+
+  it('feeds the refunds ledger from Stripe', async () => {
+    const charge = uniqueId('ch')
+    await postStripe(
+      svc.url,
+      stripeEvent({
+        type: 'charge.refunded',
+        data: { object: { id: charge, object: 'charge', amount_refunded: 500, currency: 'usd' } },
+      }),
+    )
+    expect(
+      svc.query(
+        'SELECT provider, reference, amount_minor, currency FROM refunds WHERE reference = ?',
+        charge,
+      ),
+    ).toEqual([{ provider: 'stripe', reference: charge, amount_minor: 500, currency: 'usd' }])
+  })
+})
+
+describe('ctx.isStale', () => {
+  it('rolls back with the handler: a failed attempt does not mark the object as applied', async () => {
+    const svc = await startTestService({
+      env: { MAX_ATTEMPTS: '5' },
+      handlers: {
+        'stale.ts': `let calls = 0
+export default {
+  provider: 'stripe',
+  events: ['test.stale'],
+  async handle(event, ctx) {
+    const stale = await ctx.isStale('thing-1', new Date(event.payload.created * 1000))
+    globalThis.staleSeen = [...(globalThis.staleSeen ?? []), stale]
+    if (++calls === 1) throw new Error('first attempt fails after isStale')
+  },
+}
+`,
+      },
+    })
+    try {
+      const t = Math.floor(Date.now() / 1000)
+      const newer = stripeEvent({ type: 'test.stale', created: t })
+      const older = stripeEvent({ type: 'test.stale', created: t - 60 })
+      expect((await postStripe(svc.url, newer)).status).toBe(500)
+      // The failed attempt's isStale write was rolled back, so the older event is not stale yet…
+      expect((await postStripe(svc.url, older)).status).toBe(200)
+      // …and the retry of the newer one applies on top of it.
+      expect((await postStripe(svc.url, newer)).status).toBe(200)
+      expect((globalThis as { staleSeen?: boolean[] }).staleSeen).toEqual([false, false, false])
+      expect(svc.query('SELECT occurred_at FROM hookinbox_object_versions')).toEqual([
+        { occurred_at: t * 1000 },
+      ])
+    } finally {
+      await svc.dispose()
+    }
+  })
+})

@@ -1,0 +1,105 @@
+/**
+ * Type tests: `defineHandler` types the payload from the events subscribed to, and a misspelt event name is
+ * a compile error (checked by `tsc --noEmit`, which `npm test` runs; the @ts-expect-error lines fail the
+ * type-check if the error they expect ever disappears).
+ */
+import type Stripe from 'stripe'
+import { describe, expectTypeOf, it } from 'vitest'
+import {
+  type AdyenNotificationItem,
+  defineHandler,
+  type HandlerEvent,
+  type PaypalEnvelope,
+} from '../../src/handlers.ts'
+
+describe('typed handlers', () => {
+  it('narrows a Stripe payload to the stripe package’s type for the subscribed event', () => {
+    defineHandler({
+      provider: 'stripe',
+      events: ['invoice.paid'],
+      handle(event) {
+        expectTypeOf(event.payload).toEqualTypeOf<Stripe.InvoicePaidEvent>()
+        expectTypeOf(event.payload.data.object).toEqualTypeOf<Stripe.Invoice>()
+      },
+    })
+  })
+
+  it('gives a union when several Stripe events are subscribed, and Stripe.Event for "*"', () => {
+    defineHandler({
+      provider: 'stripe',
+      events: ['charge.refunded', 'charge.succeeded'],
+      handle(event) {
+        expectTypeOf(event.payload).toEqualTypeOf<Stripe.ChargeRefundedEvent | Stripe.ChargeSucceededEvent>()
+        expectTypeOf(event.payload.data.object).toEqualTypeOf<Stripe.Charge>()
+      },
+    })
+    defineHandler({
+      provider: 'stripe',
+      events: '*',
+      handle(event) {
+        expectTypeOf(event.payload).toEqualTypeOf<Stripe.Event>()
+      },
+    })
+  })
+
+  it('types Adyen items and PayPal envelopes', () => {
+    defineHandler({
+      provider: 'adyen',
+      events: ['AUTHORISATION', 'CAPTURE'],
+      handle(event) {
+        expectTypeOf(event.payload).toEqualTypeOf<AdyenNotificationItem<'AUTHORISATION' | 'CAPTURE'>>()
+        expectTypeOf(event.payload.success).toEqualTypeOf<'true' | 'false'>()
+      },
+    })
+    defineHandler({
+      provider: 'paypal',
+      events: ['PAYMENT.CAPTURE.COMPLETED'],
+      handle(event) {
+        expectTypeOf(event.payload).toEqualTypeOf<PaypalEnvelope<'PAYMENT.CAPTURE.COMPLETED'>>()
+        expectTypeOf(event.payload.resource).toBeUnknown()
+      },
+    })
+    defineHandler({
+      provider: '*',
+      events: '*',
+      handle(event) {
+        expectTypeOf(event).toEqualTypeOf<HandlerEvent<unknown>>()
+      },
+    })
+  })
+
+  it('rejects misspelt event names at compile time', () => {
+    defineHandler({
+      // @ts-expect-error: the events list is not a Stripe event type, so no overload matches
+      provider: 'stripe',
+      events: ['invoice.payed'],
+      handle() {},
+    })
+    defineHandler({
+      // @ts-expect-error: the events list is not an Adyen event code, so no overload matches
+      provider: 'adyen',
+      events: ['AUTHORIZATION'],
+      handle() {},
+    })
+    defineHandler({
+      // @ts-expect-error: the events list is not a PayPal event type, so no overload matches
+      provider: 'paypal',
+      events: ['PAYMENT.CAPTURE.COMPLETE'],
+      handle() {},
+    })
+    // @ts-expect-error: not a provider
+    defineHandler({ provider: 'square', events: '*', handle() {} })
+  })
+
+  it('gives handlers the context: a transaction, a logger, isStale', () => {
+    defineHandler({
+      provider: 'stripe',
+      events: ['customer.subscription.updated'],
+      async handle(event, ctx) {
+        expectTypeOf(ctx.isStale).toEqualTypeOf<(objectKey: string, occurredAt: Date) => Promise<boolean>>()
+        expectTypeOf(ctx.dialect).toEqualTypeOf<'sqlite' | 'postgres'>()
+        expectTypeOf(event.payload.data.object.status).toEqualTypeOf<Stripe.Subscription.Status>()
+      },
+    })
+  })
+})
