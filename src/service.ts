@@ -70,6 +70,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
   const handlers = await loadHandlers(config.handlersDir)
   const registry = createHandlerRegistry(handlers)
   let metrics: Metrics | undefined
+  let closing: Promise<void> | undefined
   const storage = await openStorage(config, {
     registry,
     log,
@@ -93,6 +94,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       maxBodyBytes: config.maxBodyBytes,
       adminToken: config.adminToken,
       ready: storage.ready,
+      isClosing: () => closing !== undefined,
       metrics,
       now,
     })
@@ -136,7 +138,6 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const pruneTimer = setInterval(prune, 3_600_000)
     pruneTimer.unref()
 
-    let closing: Promise<void> | undefined
     const close = () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
