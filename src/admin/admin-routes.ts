@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono, type MiddlewareHandler } from 'hono'
 import { AppError } from '../errors.ts'
 import type { Inbox } from '../inbox/inbox.ts'
 import { PROVIDER_NAMES, type ProviderName } from '../providers/provider.ts'
@@ -33,10 +33,34 @@ async function jsonBody(req: Request): Promise<Record<string, unknown>> {
   throw new AppError('invalid_request', 'the body must be a JSON object')
 }
 
+/**
+ * A browser that holds Basic credentials for /admin sends them with any request, also one a hostile page
+ * makes (CSRF). Refuse state-changing API calls that a browser marks as cross-site; scripts and curl send
+ * neither header and are unaffected.
+ */
+const refuseCrossSite: MiddlewareHandler = async (c, next) => {
+  const site = c.req.header('sec-fetch-site')
+  const origin = c.req.header('origin')
+  // Browsers that send Sec-Fetch-Site say it directly (and it survives a proxy rewriting Host); older ones
+  // are judged by Origin against the Host they reached.
+  let crossSite = site !== undefined && site !== 'same-origin' && site !== 'none'
+  if (site === undefined && origin !== undefined) {
+    try {
+      crossSite = new URL(origin).host !== new URL(c.req.url).host
+    } catch {
+      crossSite = true
+    }
+  }
+  if (crossSite) throw new AppError('forbidden', 'cross-site requests to the admin API are refused')
+  await next()
+}
+
 export function adminRoutes(deps: AdminRouteDeps): Hono {
   const app = new Hono()
   app.use('/admin', requireAdmin(deps.adminToken))
   app.use('/admin/*', requireAdmin(deps.adminToken))
+
+  app.post('/admin/api/*', refuseCrossSite)
 
   app.get('/admin/api/events', async (c) => c.json(await deps.history.list(parseListRequest(c.req.query()))))
 

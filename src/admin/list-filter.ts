@@ -65,8 +65,20 @@ function invalid(error: z.ZodError): never {
   })
 }
 
-/** Parses a filter from query parameters or a JSON body; empty strings mean "not given". */
+const FILTER_KEYS: ReadonlySet<string> = new Set(Object.keys(FilterSchema.shape))
+
+const unknownParameter = (name: string): never => {
+  throw new AppError('invalid_request', `unknown parameter "${name.slice(0, 40)}"`, {
+    reason: 'bad_parameter',
+  })
+}
+
+/**
+ * Parses a filter from query parameters or a JSON body; empty strings mean "not given". An unknown key is
+ * refused rather than ignored: in a bulk replay, a misspelt filter would otherwise widen it to every event.
+ */
 export function parseFilter(input: Record<string, unknown>): EventFilter {
+  for (const name of Object.keys(input)) if (!FILTER_KEYS.has(name)) unknownParameter(name)
   const cleaned = Object.fromEntries(
     Object.entries(input).filter(([, v]) => v !== '' && v !== undefined && v !== null),
   )
@@ -85,13 +97,7 @@ export function parseFilter(input: Record<string, unknown>): EventFilter {
 
 export function parseListRequest(query: Record<string, string | undefined>): ListRequest {
   const known = new Set(['provider', 'type', 'status', 'since', 'until', 'q', 'limit', 'cursor'])
-  for (const name of Object.keys(query)) {
-    if (!known.has(name)) {
-      throw new AppError('invalid_request', `unknown parameter "${name.slice(0, 40)}"`, {
-        reason: 'bad_parameter',
-      })
-    }
-  }
+  for (const name of Object.keys(query)) if (!known.has(name)) unknownParameter(name)
   const { limit: rawLimit, cursor, ...rest } = query
   const filter = parseFilter(rest)
   let limit = 50

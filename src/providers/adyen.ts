@@ -10,6 +10,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors.ts'
+import { jsonNestingExceeds, MAX_JSON_DEPTH } from './parse-event-json.ts'
 import type { Provider, RawDelivery, VerifiedEvent } from './provider.ts'
 
 export interface AdyenProviderOptions {
@@ -133,11 +134,15 @@ function notificationItems(body: Uint8Array): JsonObject[] {
   // Nothing in a body we cannot read could have been verified, so shape errors are signature errors (400).
   const bad = (message: string) => new AppError('invalid_signature', message, { reason: 'malformed_body' })
   let parsed: unknown
+  let text: string
   try {
-    parsed = JSON.parse(decoder.decode(body))
+    text = decoder.decode(body)
+    parsed = JSON.parse(text)
   } catch {
     throw bad('body is not UTF-8 JSON')
   }
+  // Unsigned fields (additionalData, …) could otherwise carry nesting that breaks storing the item later.
+  if (jsonNestingExceeds(text)) throw bad(`body nests deeper than ${MAX_JSON_DEPTH} levels`)
   if (!isObject(parsed) || !Array.isArray(parsed.notificationItems)) {
     throw bad('body is not an Adyen notification')
   }

@@ -1,8 +1,40 @@
 import { AppError } from '../errors.ts'
 
 /**
- * Parses a verified body as a JSON object. JSON.parse is iterative for nesting in V8 only up to a point, so
- * deep nesting can throw RangeError: that, like any syntax error, is the sender's fault and answers 400.
+ * Deepest nesting of objects and arrays accepted in a delivery body. Real events nest about ten levels.
+ * V8's JSON.parse handles any depth, but JSON.stringify recurses and throws RangeError at a few thousand
+ * levels, so a deeper (validly signed) body would fail later, when it is stored or shown to an operator.
+ */
+export const MAX_JSON_DEPTH = 128
+
+/**
+ * Whether JSON text nests objects/arrays deeper than `maxDepth`. Meant for text JSON.parse already accepted,
+ * so brackets inside strings are the only ones to skip.
+ */
+export function jsonNestingExceeds(text: string, maxDepth = MAX_JSON_DEPTH): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      // A backslash escapes the next character (possibly a quote); a bare quote ends the string.
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++
+      if (depth > maxDepth) return true
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--
+    }
+  }
+  return false
+}
+
+/**
+ * Parses a verified body as a JSON object. A syntax error, or nesting deeper than MAX_JSON_DEPTH, is the
+ * sender's fault and answers 400.
  */
 export function parseEventJson(text: string): Record<string, unknown> {
   let value: unknown
@@ -13,6 +45,9 @@ export function parseEventJson(text: string): Record<string, unknown> {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new AppError('invalid_event', 'the verified body is not a JSON object')
+  }
+  if (jsonNestingExceeds(text)) {
+    throw new AppError('invalid_event', `the verified body nests deeper than ${MAX_JSON_DEPTH} levels`)
   }
   return value as Record<string, unknown>
 }

@@ -3,6 +3,10 @@
  * with the whole `whsec_…` secret. Verified with the stripe package's own verifier against every configured
  * secret (rotation: any v1 under any secret passes); timestamps older than the tolerance fail. The body is
  * parsed only after a signature matched.
+ *
+ * The body reaches the verifier as text decoded strictly (invalid UTF-8 is refused, a BOM is kept): given raw
+ * bytes, the stripe package decodes them leniently (U+FFFD for bad bytes, a leading BOM dropped) and signs
+ * that text, so several different byte strings would pass under one signature.
  */
 import Stripe from 'stripe'
 import { AppError } from '../errors.ts'
@@ -15,6 +19,7 @@ export interface StripeProviderOptions {
 }
 
 const MAX_HEADER_LENGTH = 8192
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 // The static verifier makes no network request and needs no API key.
 const verifier = (() => {
   const signature = Stripe.webhooks.signature
@@ -43,7 +48,14 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
         reject('Stripe-Signature header has no v1 signature', 'malformed_header')
       }
       const age = Math.floor(delivery.receivedAt.getTime() / 1000) - Number(timestamp)
-      const body = Buffer.from(delivery.body.buffer, delivery.body.byteOffset, delivery.body.byteLength)
+      // (The stripe package cannot verify an empty body; it is no event either way.)
+      if (delivery.body.byteLength === 0) reject('the body is empty', 'malformed_body')
+      let body: string
+      try {
+        body = decoder.decode(delivery.body)
+      } catch {
+        reject('the body is not valid UTF-8', 'malformed_body')
+      }
 
       let matched = false
       for (const secret of options.secrets) {
@@ -74,8 +86,7 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
         reject('no signature matches the payload', 'bad_signature')
       }
 
-      const json = body.toString('utf8')
-      const event = parseEventJson(json)
+      const event = parseEventJson(body)
       const id = event.id
       const type = event.type
       if (typeof id !== 'string' || id.length === 0 || id.length > 255) {
@@ -91,7 +102,7 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
           id,
           type,
           payload: event,
-          payloadJson: json,
+          payloadJson: body,
           ...(created && !Number.isNaN(created.getTime()) ? { occurredAt: created } : {}),
         },
       ]
@@ -100,7 +111,7 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
 }
 
 /** Whether the signature matches under some secret when the age check is left out (to name the reason). */
-function signedByAny(body: Buffer, header: string, secrets: readonly string[], receivedAt: Date): boolean {
+function signedByAny(body: string, header: string, secrets: readonly string[], receivedAt: Date): boolean {
   return secrets.some((secret) => {
     try {
       return verifier.verifyHeader(body, header, secret, 0, undefined, receivedAt.getTime())

@@ -50,6 +50,11 @@ export interface PaypalProviderOptions {
   readonly maxCertBytes?: number
   /** Required in api mode. */
   readonly api?: PaypalApiOptions
+  /**
+   * Development mode only: public keys (PEM) trusted for exact certificate URLs, instead of fetching them.
+   * `npm run dev` sets one for its local signing key; `npm start` never does.
+   */
+  readonly devKeys?: Readonly<Record<string, string>>
   /** Extra CA certificates to trust for certificate downloads (tests); production uses Node's defaults. */
   readonly ca?: CertFetchOptions['ca']
 }
@@ -88,9 +93,18 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
 
   async function verifyOffline(delivery: RawDelivery): Promise<VerifiedEvent[]> {
     const transmission = readPaypalTransmission(delivery.headers)
+    // Development mode only: a local key trusted for one reserved URL, never fetched (see src/dev/).
+    const devKey =
+      opts.devKeys && Object.hasOwn(opts.devKeys, transmission.certUrl)
+        ? opts.devKeys[transmission.certUrl]
+        : undefined
     // Checked before anything touches the network: a disallowed URL never causes a connection.
-    const url = checkCertUrl(transmission.certUrl, certHosts)
-    const certificate = await certs.get(url, opts.now ? opts.now() : delivery.receivedAt)
+    const certificate =
+      devKey ??
+      (await certs.get(
+        checkCertUrl(transmission.certUrl, certHosts),
+        opts.now ? opts.now() : delivery.receivedAt,
+      ))
     const ok = verifyPaypalSignature({
       transmissionId: transmission.transmissionId,
       transmissionTime: transmission.transmissionTime,
@@ -102,7 +116,9 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
     if (!ok) throw rejected('bad_signature', 'PayPal signature mismatch')
     const parsed = jsonObjectText(delivery.body)
     if (!parsed)
-      throw new AppError('invalid_event', 'PayPal event is not a JSON object', { reason: 'malformed_event' })
+      throw new AppError('invalid_event', 'PayPal event is not a usable JSON object', {
+        reason: 'malformed_event',
+      })
     return [paypalEvent(parsed.value, parsed.text)]
   }
 
