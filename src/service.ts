@@ -17,6 +17,7 @@ import type { Provider, ProviderName } from './providers/provider.ts'
 import { createStripeProvider } from './providers/stripe.ts'
 import { createHandlerRegistry } from './registry/handler-registry.ts'
 import { loadHandlers } from './registry/load-handlers.ts'
+import { watchHandlers } from './registry/watch-handlers.ts'
 import { createPruner, type PruneResult } from './retention/prune.ts'
 import { openStorage, type Storage } from './storage.ts'
 
@@ -25,6 +26,8 @@ export interface StartOptions {
   now?: () => Date
   /** Tests: extra CA certificates for PayPal certificate downloads, and PayPal's certificate clock. */
   paypal?: { ca?: string | Buffer; now?: () => Date }
+  /** Development mode (`npm run dev` only): a trusted local PayPal key, and handler reloading. */
+  dev?: { paypalKey?: { certUrl: string; publicKeyPem: string }; watchHandlers?: boolean }
 }
 
 export interface RunningService {
@@ -40,7 +43,7 @@ export interface RunningService {
 
 export function buildProviders(
   config: Config,
-  extra: { certCache?: CertCache; paypal?: StartOptions['paypal'] } = {},
+  extra: { certCache?: CertCache; paypal?: StartOptions['paypal']; dev?: StartOptions['dev'] } = {},
 ): Partial<Record<ProviderName, Provider>> {
   const providers: Partial<Record<ProviderName, Provider>> = {}
   if (config.stripe) providers.stripe = createStripeProvider(config.stripe)
@@ -53,6 +56,9 @@ export function buildProviders(
       ...(extra.certCache ? { certCache: extra.certCache } : {}),
       ...(extra.paypal?.ca ? { ca: extra.paypal.ca } : {}),
       ...(extra.paypal?.now ? { now: extra.paypal.now } : {}),
+      ...(extra.dev?.paypalKey
+        ? { devKeys: { [extra.dev.paypalKey.certUrl]: extra.dev.paypalKey.publicKeyPem } }
+        : {}),
     })
   }
   if (config.adyen) {
@@ -84,7 +90,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const providers = buildProviders(config, {
       certCache: createDbCertCache(storage.reader, storage.tables, inbox.writeLater),
       ...(options.paypal ? { paypal: options.paypal } : {}),
+      ...(options.dev ? { dev: options.dev } : {}),
     })
+    const stopWatching = options.dev?.watchHandlers
+      ? watchHandlers(config.handlersDir, registry, log)
+      : () => {}
     const app = createApp({
       providers,
       inbox,
@@ -99,7 +109,14 @@ export async function startService(config: Config, options: StartOptions = {}): 
       now,
     })
 
-    const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host })
+    const server = serve({
+      fetch: app.fetch,
+      port: config.port,
+      hostname: config.host,
+      // A client trickling its request (slowloris) is cut off after 10 s; Node's defaults would hold the
+      // connection for up to 5 minutes, and check only every 30 s.
+      serverOptions: { requestTimeout: 10_000, headersTimeout: 10_000, connectionsCheckingInterval: 1_000 },
+    })
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve)
       server.once('error', reject)
@@ -157,6 +174,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
           })
         })
         clearInterval(pruneTimer)
+        stopWatching()
         await firstPrune
         await storage.close()
         log.info('hookinbox stopped')

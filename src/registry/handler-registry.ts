@@ -11,12 +11,21 @@ export interface HandlerRegistry {
   readonly handlers: readonly LoadedHandler[]
   /** The handlers for an event, in file-name order: exact provider or `*`, exact event type or `*`. */
   match(provider: ProviderName, type: string): readonly LoadedHandler[]
+  /** Swaps in a new set of handlers (development mode's reload); events already running keep theirs. */
+  replace(handlers: readonly LoadedHandler[]): void
 }
 
-export function createHandlerRegistry(handlers: readonly LoadedHandler[]): HandlerRegistry {
+export function createHandlerRegistry(initial: readonly LoadedHandler[]): HandlerRegistry {
+  let handlers = initial
   const cache = new Map<string, readonly LoadedHandler[]>()
   return {
-    handlers,
+    get handlers() {
+      return handlers
+    },
+    replace(next) {
+      handlers = next
+      cache.clear()
+    },
     match(provider, type) {
       const key = `${provider}\u0000${type}`
       let found = cache.get(key)

@@ -1,0 +1,82 @@
+/**
+ * Runs the service as a process: parse the configuration, start, stop gracefully on SIGTERM/SIGINT.
+ * `server.ts` (npm start) runs it plain; `dev.ts` (npm run dev) in development mode.
+ */
+import { ConfigError, loadEnv, parseConfig } from './config.ts'
+import { DevModeRefused, prepareDevMode } from './dev/dev-mode.ts'
+import { DEV_PAYPAL_CERT_URL } from './dev/dev-secrets.ts'
+import { createLogger } from './logger.ts'
+import { HandlerLoadError } from './registry/load-handlers.ts'
+import { type StartOptions, startService } from './service.ts'
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`hookinbox: ${message}\n`)
+  process.exit(code)
+}
+
+export async function run(options: { dev: boolean }) {
+  let env = loadEnv()
+  let dev: StartOptions['dev']
+  let devBanner: string | undefined
+  if (options.dev) {
+    try {
+      const setup = prepareDevMode(env)
+      env = setup.env
+      dev = {
+        paypalKey: { certUrl: DEV_PAYPAL_CERT_URL, publicKeyPem: setup.secrets.paypal.publicKeyPem },
+        watchHandlers: true,
+      }
+      const shown = setup.filled.map((name) => `  ${name}=${env[name]}`).join('\n')
+      devBanner = [
+        `hookinbox development mode (never for production)`,
+        `  dev secrets: ${setup.secretsPath}${setup.created ? ' (created now)' : ''}`,
+        shown
+          ? `  using for this install:\n${shown}`
+          : '  every provider secret comes from your configuration',
+        `  PayPal deliveries signed by \`npm run send\` are trusted for ${DEV_PAYPAL_CERT_URL}`,
+        `  handler files are reloaded when they change`,
+      ].join('\n')
+    } catch (err) {
+      if (err instanceof DevModeRefused) fail(err.message, 78)
+      throw err
+    }
+  }
+
+  let config: ReturnType<typeof parseConfig>
+  try {
+    config = parseConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 78)
+    throw err
+  }
+  const log = createLogger(config.logLevel)
+  let service: Awaited<ReturnType<typeof startService>>
+  try {
+    service = await startService(config, { log, ...(dev ? { dev } : {}) })
+  } catch (err) {
+    if (err instanceof HandlerLoadError) {
+      log.fatal({ file: err.file }, err.message)
+      fail(err.message, 1)
+    }
+    log.fatal({ err }, 'start-up failed')
+    fail(`start-up failed: ${(err as Error).message}`, 1)
+  }
+  if (devBanner) {
+    process.stderr.write(
+      `\n${devBanner}\n  open ${service.url}/admin (user: anything, password: the ADMIN_TOKEN above)\n  try: npm run send -- stripe checkout.session.completed\n\n`,
+    )
+  }
+
+  const stop = (signal: string) => {
+    log.info({ signal }, 'stopping: no new connections; finishing in-flight deliveries')
+    service.close().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'error while stopping')
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+}
