@@ -14,8 +14,9 @@ export interface SpawnedService {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-export function runServer(env: Record<string, string>, cwd = PROJECT_ROOT) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/server.ts')], {
+/** Runs an entry (`src/server.ts` is `npm start`, `src/dev.ts` is `npm run dev`) as a real process. */
+export function runServer(env: Record<string, string>, cwd = PROJECT_ROOT, entry = 'src/server.ts') {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, entry)], {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

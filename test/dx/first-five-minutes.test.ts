@@ -1,0 +1,135 @@
+/**
+ * The README's "first five minutes", run for real: start development mode with no configuration, send a
+ * signed test event of each provider, see it in /admin, write a handler, send again and watch it run.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { EventPage } from '../../src/admin/event-history.ts'
+import { main as send } from '../../src/cli/send.ts'
+import { runServer, type SpawnedService } from '../support/spawn-service.ts'
+import { tempDir } from '../support/temp-dir.ts'
+
+/** Starts `npm run dev`'s entry and resolves once it listens (port 0 picks a free one). */
+async function startDev(env: Record<string, string>): Promise<SpawnedService> {
+  const run = runServer({ HOST: '127.0.0.1', PORT: '0', ...env }, undefined, 'src/dev.ts')
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dev mode did not start:\n${run.output()}`)), 20_000)
+    const check = setInterval(() => {
+      const m = /"port":(\d+)[^\n]*"msg":"hookinbox listening"/.exec(run.output())
+      if (m) {
+        clearInterval(check)
+        clearTimeout(timer)
+        resolve(Number(m[1]))
+      }
+    }, 50)
+    run.exited.then(() => {
+      clearInterval(check)
+      clearTimeout(timer)
+      reject(new Error(`dev mode exited:\n${run.output()}`))
+    })
+  })
+  return { ...run, port, url: `http://127.0.0.1:${port}` }
+}
+
+const capture = () => {
+  let text = ''
+  return { write: (chunk: string) => (text += chunk), text: () => text }
+}
+
+const waitFor = async (what: () => boolean, ms = 10_000) => {
+  const until = Date.now() + ms
+  while (!what()) {
+    if (Date.now() > until) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('the first five minutes', () => {
+  const dir = tempDir('five-minutes')
+  let dev: SpawnedService | undefined
+  afterAll(async () => {
+    dev?.proc.kill('SIGTERM')
+    await dev?.exited
+    dir.remove()
+  })
+
+  it('start, send, see it in /admin, write a handler, send again', async () => {
+    const handlers = join(dir.path, 'handlers')
+    const database = join(dir.path, 'data', 'hookinbox.db')
+    const { mkdirSync } = await import('node:fs')
+    mkdirSync(handlers)
+    // 1. Start development mode with no provider configured at all.
+    dev = await startDev({ HANDLERS_DIR: handlers, DATABASE_URL: database })
+    expect(dev.output()).toMatch(/hookinbox development mode/)
+    const secrets = JSON.parse(readFileSync(join(dir.path, 'data', 'dev-secrets.json'), 'utf8'))
+    expect(secrets.stripe.webhookSecret).toMatch(/^whsec_dev_[0-9a-f]{48}$/)
+
+    // 2. Send a signed test event of each provider with `hookinbox send`; it finds the same dev secrets.
+    const io = (out = capture()) => ({
+      env: { DATABASE_URL: database },
+      cwd: dir.path,
+      stdout: out,
+      stderr: out,
+    })
+    for (const [provider, type] of [
+      ['stripe', 'checkout.session.completed'],
+      ['paypal', 'PAYMENT.CAPTURE.COMPLETED'],
+      ['adyen', 'AUTHORISATION'],
+    ]) {
+      const out = capture()
+      const code = await send([provider as string, type as string, '--url', dev.url], io(out))
+      expect(code, out.text()).toBe(0)
+    }
+
+    // 3. See them in /admin with the dev admin token.
+    const auth = { authorization: `Bearer ${secrets.adminToken}` }
+    const page = (await fetch(`${dev.url}/admin/api/events`, { headers: auth }).then((r) =>
+      r.json(),
+    )) as EventPage
+    expect(page.events.map((e) => e.provider).sort()).toEqual(['adyen', 'paypal', 'stripe'])
+    expect(page.events.every((e) => e.status === 'ignored')).toBe(true)
+
+    // 4. Write a handler; development mode reloads it.
+    writeFileSync(
+      join(handlers, 'my-first-handler.ts'),
+      `import { defineHandler } from '../../../../src/handlers.ts'
+export default defineHandler({
+  provider: 'stripe',
+  events: ['checkout.session.completed'],
+  async handle(event, ctx) {
+    ctx.log.info({ session: event.payload.data.object.id }, 'my first handler ran')
+  },
+})
+`,
+    )
+    await waitFor(() => (dev as SpawnedService).output().includes('handlers reloaded'))
+
+    // 5. Send again: the new event is processed by the new handler.
+    const out = capture()
+    expect(
+      await send(['stripe', 'checkout.session.completed', '--url', dev.url, '--repeat', '3'], io(out)),
+    ).toBe(0)
+    expect(out.text()).toMatch(/1 processed, 2 duplicates/)
+    await waitFor(() => (dev as SpawnedService).output().includes('my first handler ran'))
+    const latest = (await fetch(`${dev.url}/admin/api/events?limit=1`, { headers: auth }).then((r) =>
+      r.json(),
+    )) as EventPage
+    expect(latest.events[0]).toMatchObject({
+      provider: 'stripe',
+      status: 'processed',
+      handlers: ['my-first-handler'],
+    })
+  })
+
+  it('development mode refuses to start with NODE_ENV=production', async () => {
+    const run = runServer(
+      { NODE_ENV: 'production', DATABASE_URL: join(dir.path, 'prod', 'db.sqlite') },
+      undefined,
+      'src/dev.ts',
+    )
+    const { code } = await run.exited
+    expect(code).toBe(78)
+    expect(run.output()).toMatch(/refuses to run with NODE_ENV=production/)
+  })
+})
