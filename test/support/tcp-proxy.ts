@@ -18,7 +18,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   let port = 0
   const listen = () =>
     new Promise<void>((resolve, reject) => {
-      server = net.createServer((client) => {
+      const listener = net.createServer((client) => {
         const upstream = net.connect(targetPort, targetHost)
         for (const s of [client, upstream]) {
           sockets.add(s)
@@ -30,9 +30,10 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         }
         client.pipe(upstream).pipe(client)
       })
-      server.once('error', reject)
-      server.listen(port, '127.0.0.1', () => {
-        port = (server?.address() as net.AddressInfo).port
+      server = listener
+      listener.once('error', reject)
+      listener.listen(port, '127.0.0.1', () => {
+        port = (listener.address() as net.AddressInfo).port
         resolve()
       })
     })
