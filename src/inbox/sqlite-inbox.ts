@@ -41,6 +41,9 @@ interface Job {
   reject(err: unknown): void
 }
 
+/** Resolves after the event loop has polled for I/O once (setImmediate), so waiting requests get read. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 const storageError = (cause: unknown) =>
   new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
 
@@ -116,11 +119,16 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
 
   function kick() {
     if (!draining) {
-      draining = drain().finally(() => {
-        draining = undefined
-        // Work queued after the loop's last check, but before this callback, would otherwise wait forever.
-        if (queue.length > 0 || tasks.length > 0 || notes.size > 0) kick()
-      })
+      // Start on the next turn of the event loop, not now: requests whose bytes arrived in the same turn are
+      // parsed and queued first and share the commit. That is one loop turn, never a timer: a lone delivery
+      // is written at once.
+      draining = nextTurn()
+        .then(drain)
+        .finally(() => {
+          draining = undefined
+          // Work queued after the loop's last check, but before this callback, would otherwise wait forever.
+          if (queue.length > 0 || tasks.length > 0 || notes.size > 0) kick()
+        })
     }
   }
 
@@ -170,7 +178,10 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
   }
 
   async function drain(): Promise<void> {
-    while (queue.length > 0 || notes.size > 0 || tasks.length > 0) {
+    for (let first = true; queue.length > 0 || notes.size > 0 || tasks.length > 0; first = false) {
+      // better-sqlite3 commits synchronously, so no request was read while the last batch was written (and
+      // the handlers of a batch rarely wait on I/O): let the event loop read what arrived meanwhile.
+      if (!first) await nextTurn()
       const batch = queue.splice(0, maxBatch)
       const batchTasks = tasks.splice(0)
       try {
