@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import { openPostgres } from './db/postgres.ts'
 import { openSqlite, type SqliteDatabase } from './db/sqlite.ts'
+import { backfillStatusCounts } from './db/status-counts.ts'
 import { pgTables, sqliteTables, type Tables } from './db/tables.ts'
 import type { QueryDb, StorageInbox } from './inbox/inbox.ts'
 import { createPgInbox } from './inbox/pg-inbox.ts'
@@ -90,6 +91,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     db,
     ...(options.onBatch ? { onBatch: options.onBatch } : {}),
   })
+  await inbox.maintain((w) => backfillStatusCounts(w, sqliteTables))
   const readyCheck = db.reader.prepare('SELECT count(*) AS n FROM __drizzle_migrations')
   return {
     dialect: 'sqlite',

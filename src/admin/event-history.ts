@@ -120,11 +120,9 @@ export function filterConditions(filter: EventFilter, events: Tables['events']):
   return conds
 }
 
-/** Counts come back as bigint strings from PostgreSQL; the cast makes both dialects answer integers. */
-const countAll = sql<number>`cast(count(*) as integer)`
-
 export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): EventHistory {
-  const { events, attempts, rejections } = tables
+  const { events, attempts, rejections, statusCounts } = tables
+  const sumOfCounts = sql<number>`cast(sum(${statusCounts.n}) as integer)`
   const columns = summaryColumnsOf(events)
   return {
     async getEvent(provider, eventId) {
@@ -188,13 +186,15 @@ export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): 
     },
 
     async stats(now) {
+      // Kept up to date by every status change (see db/status-counts.ts): no scan of the events.
       const counts = await db
-        .select({ provider: events.provider, status: events.status, n: countAll })
-        .from(events)
-        .groupBy(events.provider, events.status)
+        .select({ provider: statusCounts.provider, status: statusCounts.status, n: sumOfCounts })
+        .from(statusCounts)
+        .groupBy(statusCounts.provider, statusCounts.status)
       const byProvider: Stats['events'] = {}
       for (const c of counts) {
         const forProvider = byProvider[c.provider] ?? {}
+        if (Number(c.n) === 0) continue
         forProvider[c.status] = Number(c.n)
         byProvider[c.provider] = forProvider
       }

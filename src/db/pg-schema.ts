@@ -75,6 +75,17 @@ export const rejections = pgTable(
   ],
 )
 
+export const statusCounts = pgTable(
+  'hookinbox_status_counts',
+  {
+    provider: text('provider').notNull(),
+    status: text('status', { enum: EVENT_STATUSES }).notNull(),
+    shard: integer('shard').notNull(),
+    n: bigint('n', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.status, t.shard] })],
+)
+
 export const objectVersions = pgTable(
   'hookinbox_object_versions',
   {

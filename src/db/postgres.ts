@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url'
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
 import { migrate } from 'drizzle-orm/node-postgres/migrator'
 import pg from 'pg'
+import type { QueryDb } from '../inbox/inbox.ts'
+import { backfillStatusCounts } from './status-counts.ts'
+import { pgTables } from './tables.ts'
 
 export const PG_MIGRATIONS = fileURLToPath(new URL('../../drizzle/pg', import.meta.url))
 
@@ -48,6 +51,8 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
       try {
         await migrate(drizzle(client), { migrationsFolder: PG_MIGRATIONS, migrationsSchema: schema })
+        // Under the same lock, so instances starting together count an older database once.
+        await backfillStatusCounts(drizzle(client) as unknown as QueryDb, pgTables)
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
       }

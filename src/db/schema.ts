@@ -75,6 +75,22 @@ export const rejections = sqliteTable(
   ],
 )
 
+/**
+ * Events per provider and status, kept in the same transactions that change them, so the admin stats and
+ * /metrics never count millions of rows. Spread over a few shards per key so that, on PostgreSQL,
+ * concurrent transactions rarely wait for the same row; readers add the shards up.
+ */
+export const statusCounts = sqliteTable(
+  'hookinbox_status_counts',
+  {
+    provider: text('provider').notNull(),
+    status: text('status', { enum: EVENT_STATUSES }).notNull(),
+    shard: integer('shard').notNull(),
+    n: integer('n').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.status, t.shard] })],
+)
+
 /** The newest provider time applied per object, for `ctx.isStale` (out-of-order events). */
 export const objectVersions = sqliteTable(
   'hookinbox_object_versions',

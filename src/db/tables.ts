@@ -12,6 +12,7 @@ export interface Tables {
   rejections: typeof sqliteSchema.rejections
   paypalCerts: typeof sqliteSchema.paypalCerts
   objectVersions: typeof sqliteSchema.objectVersions
+  statusCounts: typeof sqliteSchema.statusCounts
 }
 
 export const sqliteTables: Tables = sqliteSchema

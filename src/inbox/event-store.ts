@@ -57,6 +57,8 @@ export interface EventStore {
   touch(provider: ProviderName, eventId: string, at: Date): Promise<void>
   update(seq: number, values: EventUpdate): Promise<void>
   addAttempt(attempt: AttemptRecord): Promise<void>
+  /** Moves one event of `provider` between statuses in the status counts (`from` null: a new event). */
+  countStatus(provider: ProviderName, from: EventStatus | null, to: EventStatus): Promise<void>
   /** Marks the point the handlers' writes can be undone to. */
   markHandlers(): Promise<void>
   /** Undoes every write since markHandlers(). */

@@ -8,8 +8,11 @@ import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
 import { attempts, events, objectVersions } from '../db/pg-schema.ts'
+import { adjustStatusCount, COUNT_SHARDS } from '../db/status-counts.ts'
+import { pgTables } from '../db/tables.ts'
 import type { HandlerTx } from '../handlers.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
+import type { QueryDb } from './inbox.ts'
 import { RevokedTransactionError } from './revocable-client.ts'
 
 const columns = {
@@ -46,6 +49,7 @@ function revocablePgClient(client: pg.PoolClient): { client: pg.PoolClient; revo
 
 export function createPgStore(client: pg.PoolClient): EventStore {
   const db = drizzle(client)
+  const qdb = db as unknown as QueryDb
   const byKey = (provider: string, eventId: string) =>
     and(eq(events.eventId, eventId), eq(events.provider, provider))
 
@@ -106,6 +110,13 @@ export function createPgStore(client: pg.PoolClient): EventStore {
     },
     async addAttempt(a) {
       await db.insert(attempts).values(a)
+    },
+    async countStatus(provider, from, to) {
+      if (from === to) return
+      // A random shard, so concurrent transactions rarely wait for each other's count row.
+      const shard = Math.floor(Math.random() * COUNT_SHARDS)
+      if (from !== null) await adjustStatusCount(qdb, pgTables, { provider, status: from, delta: -1, shard })
+      await adjustStatusCount(qdb, pgTables, { provider, status: to, delta: 1, shard })
     },
     async markHandlers() {
       await client.query('SAVEPOINT hookinbox_handlers')

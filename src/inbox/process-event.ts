@@ -43,6 +43,7 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
   const base = { provider, eventId }
 
   let row: StoredEvent
+  let fresh = false
   let type: string
   let payloadJson: string
   let payload: unknown
@@ -58,7 +59,8 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
       occurredAt: event.occurredAt ?? null,
     })
     row = claimed.row
-    if (!claimed.fresh && SETTLED_STATUSES.has(row.status)) {
+    fresh = claimed.fresh
+    if (!fresh && SETTLED_STATUSES.has(row.status)) {
       await store.touch(provider, eventId, work.receivedAt)
       return { ...base, type: row.type, status: row.status, duplicate: true, attempts: row.attempts }
     }
@@ -130,6 +132,7 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
     lastError: error ?? null,
     handlers: JSON.stringify(ran),
   })
+  await store.countStatus(provider, fresh ? null : row.status, status)
   await store.addAttempt({
     eventSeq: row.seq,
     at,

@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
-import { attempts, events, objectVersions } from '../db/schema.ts'
+import { attempts, events, objectVersions, statusCounts } from '../db/schema.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
 import { revocableClient } from './revocable-client.ts'
 
@@ -83,6 +83,20 @@ export function createSqliteStore(writer: Database.Database): EventStore {
     })
     .returning({ objectKey: objectVersions.objectKey })
     .prepare()
+  // One writer: no contention, so one shard.
+  const count = w
+    .insert(statusCounts)
+    .values({
+      provider: sql.placeholder('provider'),
+      status: sql`${sql.placeholder('status')}`,
+      shard: 0,
+      n: sql.placeholder('delta'),
+    })
+    .onConflictDoUpdate({
+      target: [statusCounts.provider, statusCounts.status, statusCounts.shard],
+      set: { n: sql`${statusCounts.n} + excluded.n` },
+    })
+    .prepare()
   const mark = writer.prepare('SAVEPOINT hookinbox_handlers')
   const undo = writer.prepare('ROLLBACK TO hookinbox_handlers')
 
@@ -124,6 +138,11 @@ export function createSqliteStore(writer: Database.Database): EventStore {
     },
     async addAttempt(a) {
       addAttempt.run({ ...a })
+    },
+    async countStatus(provider, from, to) {
+      if (from === to) return
+      if (from !== null) count.run({ provider, status: from, delta: -1 })
+      count.run({ provider, status: to, delta: 1 })
     },
     async markHandlers() {
       mark.run()

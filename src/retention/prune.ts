@@ -9,6 +9,7 @@
  */
 import { and, desc, gt, inArray, isNotNull, lt, lte, sql } from 'drizzle-orm'
 import type { Logger } from 'pino'
+import { adjustStatusCount } from '../db/status-counts.ts'
 import type { Tables } from '../db/tables.ts'
 import type { QueryDb } from '../inbox/inbox.ts'
 
@@ -58,11 +59,26 @@ export function createPruner(options: PruneOptions): Pruner {
       for (let from = deletedThrough; from < deleteUpTo; from += WINDOW) {
         const to = Math.min(from + WINDOW, deleteUpTo)
         result.eventsDeleted += await options.maintain(async (db) => {
+          const window = and(gt(events.seq, from), lte(events.seq, to))
+          const leaving = await db
+            .select({
+              provider: events.provider,
+              status: events.status,
+              n: sql<number>`cast(count(*) as integer)`,
+            })
+            .from(events)
+            .where(window)
+            .groupBy(events.provider, events.status)
+          for (const l of leaving) {
+            await adjustStatusCount(db, options.tables, {
+              provider: l.provider,
+              status: l.status,
+              delta: -Number(l.n),
+              shard: 0,
+            })
+          }
           await db.delete(attempts).where(and(gt(attempts.eventSeq, from), lte(attempts.eventSeq, to)))
-          const deleted = await db
-            .delete(events)
-            .where(and(gt(events.seq, from), lte(events.seq, to)))
-            .returning({ seq: events.seq })
+          const deleted = await db.delete(events).where(window).returning({ seq: events.seq })
           return deleted.length
         })
         deletedThrough = to

@@ -12,6 +12,9 @@ import Database from 'better-sqlite3'
 import { sql } from 'drizzle-orm'
 import * as pgSchema from '../db/pg-schema.ts'
 import { openPostgres } from '../db/postgres.ts'
+import { backfillStatusCounts } from '../db/status-counts.ts'
+import { pgTables } from '../db/tables.ts'
+import type { QueryDb } from '../inbox/inbox.ts'
 
 const BATCH = 1000
 
@@ -86,6 +89,10 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
     await db.execute(
       sql`SELECT setval(pg_get_serial_sequence(${`${target.schema}.hookinbox_events`}, 'seq'), coalesce((SELECT max(seq) FROM ${pgSchema.events}), 0) + 1, false)`,
     )
+
+    // Recount rather than copy: the target may already hold counts from an earlier, interrupted run.
+    await db.delete(pgSchema.statusCounts)
+    await backfillStatusCounts(db as unknown as QueryDb, pgTables)
 
     const certs = source.prepare('SELECT * FROM hookinbox_paypal_certs').all() as Array<
       Record<string, unknown>

@@ -99,6 +99,12 @@ describe('replay', () => {
     for (const e of parked) expect(effects(e.id as string)).toBe(1)
     const none = await adminPost<BulkReplayResult>(svc.url, '/admin/api/replay', { type: 'replay.me' })
     expect(none.body.matched).toBe(0)
+    // Every replay moved its event between statuses in the counts, which match a fresh count of the rows.
+    const counted = svc.query<{ status: string; n: number }>(
+      'SELECT status, count(*) AS n FROM hookinbox_events GROUP BY status ORDER BY status',
+    )
+    const stats = await adminGet<{ events: { stripe: Record<string, number> } }>(svc.url, '/admin/api/stats')
+    expect(stats.body.events.stripe).toEqual(Object.fromEntries(counted.map((c) => [c.status, c.n])))
   })
 
   it('bulk replay validates its filter', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Stats } from '../../src/admin/event-history.ts'
 import { adminGet, adminPost } from '../support/admin-client.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { effectHandler, startTestService, type TestService } from '../support/test-service.ts'
@@ -66,6 +67,9 @@ describe('retention', () => {
       svc.query('SELECT event_id FROM hookinbox_events WHERE event_id IN (?, ?)', old.id, parked.id),
     ).toEqual([])
     expect((await adminPost(svc.url, `/admin/api/events/stripe/${parked.id}/replay`)).status).toBe(404)
+    // The status counts (admin stats, /metrics) follow the deletions without a scan.
+    const stats = await adminGet<Stats>(svc.url, '/admin/api/stats')
+    expect(stats.body.events).toEqual({ stripe: { processed: 1 } })
     // A second pass has nothing left to do.
     expect(await svc.prune()).toEqual({ payloadsPruned: 0, eventsDeleted: 0 })
   })
