@@ -3,11 +3,11 @@
  * provider verify it, hand the verified events to the inbox, answer from the committed outcomes.
  */
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import type { Logger } from 'pino'
 import { AppError, isAppError } from '../errors.ts'
 import type { Inbox, Outcome } from '../inbox/inbox.ts'
 import { PROVIDER_NAMES, type Provider, type ProviderName } from '../providers/provider.ts'
+import { readBody } from './read-body.ts'
 import { respond } from './respond.ts'
 
 export interface WebhookRouteDeps {
@@ -35,18 +35,12 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
       if (!deps.providers[name]) throw new AppError('not_configured', `${name} is not configured`)
       await next()
     },
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: () => {
-        throw new AppError('payload_too_large', `the body exceeds ${deps.maxBodyBytes} bytes`)
-      },
-    }),
     async (c) => {
       const name = c.req.param('provider') as ProviderName
       const provider = deps.providers[name] as Provider
       const started = performance.now()
       const receivedAt = deps.now()
-      const body = new Uint8Array(await c.req.arrayBuffer())
+      const body = await readBody(c, deps.maxBodyBytes)
 
       let verified: Awaited<ReturnType<Provider['verify']>>
       try {
