@@ -23,24 +23,12 @@ export interface AppDeps {
   ready: () => Promise<boolean>
   now?: () => Date
   metrics?: Metrics
-  /** True once the service is stopping: answers then ask clients to close their keep-alive connections. */
-  isClosing?: () => boolean
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken?: string | undefined
 }
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono()
-
-  if (deps.isClosing) {
-    const isClosing = deps.isClosing
-    // While stopping, a keep-alive client that sent its next request on a connection about to be closed
-    // would see a reset; telling it to close after this answer makes it open a new connection (refused).
-    app.use(async (c, next) => {
-      await next()
-      if (isClosing()) c.res.headers.set('Connection', 'close')
-    })
-  }
 
   // Browsers ask for it on every page; answer without a 404 in the console.
   app.get('/favicon.ico', (c) => c.body(null, 204))

@@ -104,7 +104,6 @@ export async function startService(config: Config, options: StartOptions = {}): 
       maxBodyBytes: config.maxBodyBytes,
       adminToken: config.adminToken,
       ready: storage.ready,
-      isClosing: () => closing !== undefined,
       metrics,
       now,
     })
@@ -157,6 +156,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
 
     const close = () => {
       closing ??= (async () => {
+        // While stopping, a keep-alive client that sent its next request on a connection about to be closed
+        // would see a reset; telling it to close after this answer makes it open a new one (refused).
+        server.on('request', (_req: unknown, res: { setHeader(name: string, value: string): void }) =>
+          res.setHeader('Connection', 'close'),
+        )
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           // close() waits for open connections; idle keep-alive ones are closed as they become idle.

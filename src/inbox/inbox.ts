@@ -5,6 +5,7 @@
  */
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import type { EventStatus } from '../db/schema.ts'
+import { AppError } from '../errors.ts'
 import type { ProviderName, VerifiedEvent } from '../providers/provider.ts'
 
 export interface Outcome {
@@ -37,6 +38,25 @@ export interface Inbox {
 }
 
 export const SETTLED_STATUSES: ReadonlySet<EventStatus> = new Set(['processed', 'ignored', 'parked'])
+
+/** The answer for a delivery of an event already settled: nothing runs, nothing is written but a count. */
+export function duplicateOutcome(
+  event: VerifiedEvent,
+  known: { status: EventStatus; attempts: number },
+): Outcome {
+  return {
+    provider: event.provider,
+    eventId: event.id,
+    type: event.type,
+    status: known.status,
+    duplicate: true,
+    attempts: known.attempts,
+  }
+}
+
+/** The one error for "nothing could be committed": 503, so the provider retries. */
+export const storageError = (cause: unknown) =>
+  new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
 
 /**
  * The query-building database handed to maintenance work. Drizzle's builder API is the same for SQLite and

@@ -11,7 +11,14 @@ import { events, rejections } from '../db/pg-schema.ts'
 import type { PostgresDatabase } from '../db/postgres.ts'
 import { AppError, isAppError } from '../errors.ts'
 import type { HandlerRegistry } from '../registry/handler-registry.ts'
-import { type Outcome, type QueryDb, SETTLED_STATUSES, type StorageInbox } from './inbox.ts'
+import {
+  duplicateOutcome,
+  type Outcome,
+  type QueryDb,
+  SETTLED_STATUSES,
+  type StorageInbox,
+  storageError,
+} from './inbox.ts'
 import { createPgStore } from './pg-store.ts'
 import { type ProcessDeps, processEvent, type Work } from './process-event.ts'
 
@@ -23,9 +30,6 @@ export interface PgInboxOptions {
   maxAttempts: number
   now?: () => Date
 }
-
-const storageError = (cause: unknown) =>
-  new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
 
 /** Serialization failures and deadlocks: the transaction did nothing and may simply run again. */
 const RETRYABLE = new Set(['40001', '40P01'])
@@ -139,14 +143,7 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
           .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: receivedAt })
           .where(and(eq(events.eventId, event.id), eq(events.provider, event.provider)))
           .catch(() => {})
-        return {
-          provider: event.provider,
-          eventId: event.id,
-          type: event.type,
-          status: known.status,
-          duplicate: true,
-          attempts: known.attempts,
-        }
+        return duplicateOutcome(event, known)
       }
       return track(run({ kind: 'delivery', event, receivedAt }))
     },

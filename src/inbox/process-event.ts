@@ -81,18 +81,26 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
   let error: string | undefined
 
   await store.markHandlers()
-  const handle = store.handlerTx()
+  let handle: ReturnType<EventStore['handlerTx']> | undefined
+  let eventLog: Logger | undefined
   let revoked = false
   const revoke = () => {
     revoked = true
-    handle.revoke()
+    handle?.revoke()
   }
   try {
     ran = await runHandlers({
       event: handlerEvent,
       handlers: deps.registry.match(provider, type),
-      tx: handle.tx,
-      log: deps.log.child({ provider, eventId, type }),
+      tx: () => {
+        if (revoked) throw new RevokedTransactionError()
+        handle ??= store.handlerTx()
+        return handle.tx
+      },
+      log: () => {
+        eventLog ??= deps.log.child({ provider, eventId, type })
+        return eventLog
+      },
       attempt,
       trigger: work.kind,
       dialect: store.dialect,

@@ -48,8 +48,10 @@ async function withTimeout<T>(run: () => Promise<T> | T, ms: number, onTimeout: 
 export interface RunHandlersOptions {
   event: HandlerEvent
   handlers: readonly LoadedHandler[]
-  tx: HandlerTx
-  log: Logger
+  /** The handlers' transaction handle, made on first use. */
+  tx: () => HandlerTx
+  /** The event's logger, made on first use. */
+  log: () => Logger
   attempt: number
   trigger: HandlerContext['trigger']
   dialect: HandlerContext['dialect']
@@ -61,9 +63,16 @@ export interface RunHandlersOptions {
 export async function runHandlers(options: RunHandlersOptions): Promise<string[]> {
   const ran: string[] = []
   for (const handler of options.handlers) {
+    // `tx` and `log` cost a Drizzle instance and pino children per event: made on first use only.
+    let log: Logger | undefined
     const ctx: HandlerContext = {
-      tx: options.tx,
-      log: options.log.child({ handler: handler.name }),
+      get tx() {
+        return options.tx()
+      },
+      get log() {
+        log ??= options.log().child({ handler: handler.name })
+        return log
+      },
       attempt: options.attempt,
       trigger: options.trigger,
       dialect: options.dialect,

@@ -18,7 +18,14 @@ import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError } from '../errors.ts'
 import type { HandlerRegistry } from '../registry/handler-registry.ts'
-import { type Outcome, type QueryDb, SETTLED_STATUSES, type StorageInbox } from './inbox.ts'
+import {
+  duplicateOutcome,
+  type Outcome,
+  type QueryDb,
+  SETTLED_STATUSES,
+  type StorageInbox,
+  storageError,
+} from './inbox.ts'
 import { type ProcessDeps, processEvent, type Work } from './process-event.ts'
 import { createSqliteStore } from './sqlite-store.ts'
 
@@ -43,9 +50,6 @@ interface Job {
 
 /** Resolves after the event loop has polled for I/O once (setImmediate), so waiting requests get read. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
-
-const storageError = (cause: unknown) =>
-  new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
 
 export type SqliteInbox = StorageInbox
 
@@ -296,14 +300,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
       }
       if (known && SETTLED_STATUSES.has(known.status)) {
         noteDuplicate(event.provider, event.id, receivedAt)
-        return {
-          provider: event.provider,
-          eventId: event.id,
-          type: event.type,
-          status: known.status,
-          duplicate: true,
-          attempts: known.attempts,
-        }
+        return duplicateOutcome(event, known)
       }
       return enqueue({ kind: 'delivery', event, receivedAt })
     },

@@ -4,7 +4,7 @@
  * payload and attempt log, and a replay button for failed and parked events. Server-rendered with hono/jsx
  * (every value is escaped by JSX), no build step, no CDN, a strict Content-Security-Policy.
  */
-import { Hono } from 'hono'
+import { Hono, type MiddlewareHandler } from 'hono'
 import { csrf } from 'hono/csrf'
 import type { Child } from 'hono/jsx'
 import { EVENT_STATUSES } from '../../db/schema.ts'
@@ -237,14 +237,12 @@ export interface AdminPageDeps {
 
 export function adminPages(deps: AdminPageDeps): Hono {
   const app = new Hono()
-  app.use('/admin', async (c, next) => {
+  const withSecurityHeaders: MiddlewareHandler = async (c, next) => {
     await next()
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v)
-  })
-  app.use('/admin/*', async (c, next) => {
-    await next()
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v)
-  })
+  }
+  app.use('/admin', withSecurityHeaders)
+  app.use('/admin/*', withSecurityHeaders)
   // Forms post with the browser's Basic credentials, so refuse cross-site form posts (CSRF).
   app.use('/admin/events/*', csrf())
 
