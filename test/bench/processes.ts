@@ -81,10 +81,14 @@ export class RssSampler {
   }
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (clock ticks of 10 ms). */
+/**
+ * CPU seconds (user + system) the main thread of a process has used so far (clock ticks of 10 ms). Only the
+ * main thread: the JavaScript runs there, while V8's profiler thread (under --cpu-prof) and tsx's loader
+ * thread keep using a little CPU that would make an idle process look busy.
+ */
 function cpuSeconds(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return (Number(fields[11]) + Number(fields[12])) / 100
@@ -94,7 +98,7 @@ function cpuSeconds(pid: number): number | undefined {
 }
 
 /**
- * Waits until a process has used under 5 % of a core for half a second (start-up work such as the
+ * Waits until a process's main thread has used under 5 % of a core for half a second (start-up work such as the
  * service's first retention pass is done), at most `maxMs`. Resolves with the seconds it stayed busy.
  */
 export async function waitUntilIdle(pid: number, maxMs = 180_000): Promise<number> {

@@ -34,7 +34,8 @@ export async function runProfile(options: BenchOptions) {
     `scenario (${n}) ${spec.title}, under the profiler: ${Math.round(load.rps).toLocaleString('en')} req/s, p50 ${load.p50Ms.toFixed(2)} ms, p99 ${load.p99Ms.toFixed(2)} ms, non-2xx ${load.non2xx}`,
   )
   const file = readdirSync(dir)
-    .filter((f) => f.endsWith('.cpuprofile') && !before.has(f))
+    // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: this run's service only.
+    .filter((f) => f.endsWith('.cpuprofile') && !before.has(f) && f.includes(`.${result.pid}.`))
     .map((f) => join(dir, f))
     .find(isMainThreadProfile)
   if (!file) throw new Error(`no .cpuprofile of the main thread was written to ${dir}`)

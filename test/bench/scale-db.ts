@@ -23,6 +23,7 @@ import {
   closeSync,
   existsSync,
   fsyncSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -94,7 +95,35 @@ function removeDb(path: string) {
   for (const s of ['', '-wal', '-shm', '.json']) rmSync(path + s, { force: true })
 }
 
+/**
+ * One bench at a time on the cached file: two runs would reset each other's rows. The lock names its pid;
+ * a lock left by a process that no longer exists is taken over. Released when this process exits.
+ */
+function lockScaleCache() {
+  const lock = join(CACHE_DIR, 'scale.lock')
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' })
+      process.once('exit', () => rmSync(lock, { force: true }))
+      return
+    } catch {
+      const holder = Number(readFileSync(lock, 'utf8'))
+      let alive = false
+      try {
+        process.kill(holder, 0)
+        alive = holder !== process.pid
+      } catch {
+        alive = false
+      }
+      if (alive) throw new Error(`another bench (pid ${holder}) is using the scale database; try again later`)
+      rmSync(lock, { force: true })
+    }
+  }
+}
+
 export async function ensureScaleDb(rows: number, log: (line: string) => void): Promise<ScaleDb> {
+  mkdirSync(CACHE_DIR, { recursive: true })
+  lockScaleCache()
   const hash = migrationsHash()
   const path = join(CACHE_DIR, `scale-${LAYOUT}-${rows}-${hash}.db`)
   // Caches of another layout or schema are never reused, and take several GB each.

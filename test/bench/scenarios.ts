@@ -89,6 +89,8 @@ export interface RunResult {
   /** From the service's /metrics after the run. */
   metrics?: ServiceMetrics
   metricsTimedOutAfterMs?: number
+  /** The server's process id (names its .cpuprofile files). */
+  pid?: number
   /** Seconds from spawn until /healthz answered. */
   readySeconds?: number
   /** Seconds the service kept a core busy after it answered /healthz, before any load. */
@@ -205,6 +207,7 @@ export async function runScenario(
       notes,
       startupBusySeconds,
       readySeconds: child.readySeconds,
+      pid: child.pid,
       ...(metrics ? { metrics } : {}),
       ...(scraped && 'timedOutAfterMs' in scraped ? { metricsTimedOutAfterMs: scraped.timedOutAfterMs } : {}),
       ...(admin ? { admin } : {}),
