@@ -32,6 +32,13 @@ export interface LoadSpec {
   connections: number
   seconds: number
   next: () => PreparedRequest | undefined
+  /** Each response's latency in ms, to pool percentiles over several concurrent loads (the PostgreSQL runs). */
+  onLatency?: (ms: number) => void
+  /**
+   * Each request answered 2xx. A connection sends one request at a time (no pipelining), so a response
+   * answers the request that connection last built; kept in autocannon's per-connection context.
+   */
+  onAcknowledged?: (request: PreparedRequest) => void
 }
 
 export function percentile(sorted: ArrayLike<number>, p: number): number {
@@ -48,7 +55,8 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let last: PreparedRequest | undefined
   let instance: autocannon.Instance | undefined
 
-  const setupRequest = (req: autocannon.Request): autocannon.Request => {
+  type Context = { sent?: PreparedRequest }
+  const setupRequest = (req: autocannon.Request, context: Context): autocannon.Request => {
     let next = spec.next()
     if (next) last = next
     else {
@@ -58,8 +66,14 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
       next = last
       if (!next) throw new Error('the request source is empty')
     }
+    context.sent = next
     // autocannon writes Content-Length into the headers object it gets: hand it a copy.
     return { ...req, method: next.method, path: next.path, headers: { ...next.headers }, body: next.body }
+  }
+
+  const acknowledge = (status: number, _body: string, context: object) => {
+    const sent = (context as Context).sent
+    if (sent && status >= 200 && status < 300) spec.onAcknowledged?.(sent)
   }
 
   return new Promise<LoadResult>((resolve, reject) => {
@@ -69,7 +83,12 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
         connections: spec.connections,
         duration: spec.seconds,
         timeout: 30,
-        requests: [{ setupRequest }],
+        requests: [
+          {
+            setupRequest: setupRequest as (req: autocannon.Request, context: object) => autocannon.Request,
+            ...(spec.onAcknowledged ? { onResponse: acknowledge } : {}),
+          },
+        ],
       },
       (err, result) => {
         if (err) {
@@ -99,6 +118,7 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
         latencies = grown
       }
       latencies[count++] = responseTime
+      spec.onLatency?.(responseTime)
       const key = String(statusCode)
       statusCodes[key] = (statusCodes[key] ?? 0) + 1
     })

@@ -6,12 +6,17 @@ import { parseArgs } from 'node:util'
 
 export const SCENARIO_NUMBERS = [1, 2, 3, 4, 5, 6, 7] as const
 export type ScenarioNumber = (typeof SCENARIO_NUMBERS)[number]
+/** The PostgreSQL runs: scenario (1)'s load on one service instance, and on three sharing one schema. */
+export const PG_RUN_IDS = ['pg1', 'pg3'] as const
+export type PgRunId = (typeof PG_RUN_IDS)[number]
 
 export interface BenchOptions {
   durationSeconds: number
   warmupSeconds: number
   connections: number
   scenarios: ScenarioNumber[]
+  /** PostgreSQL runs (skipped with a message when PostgreSQL is unreachable). */
+  postgres: PgRunId[]
   /** The seed-pattern server under load (scenario 1 against it). */
   seed: boolean
   /** 1,000 concurrent deliveries of one event: handler runs, service vs seed pattern. */
@@ -22,7 +27,7 @@ export interface BenchOptions {
   profile: boolean
 }
 
-const USAGE = `usage: npm run bench -- [--duration S] [--warmup S] [--connections N] [--only 1,3,seed,race]
+const USAGE = `usage: npm run bench -- [--duration S] [--warmup S] [--connections N] [--only 1,3,pg1,pg3,seed,race]
                           [--scale-rows N] [--duplicate-pool N] [--profile]`
 
 function positiveInt(name: string, raw: string | undefined, fallback: number, min = 1): number {
@@ -55,6 +60,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   }
 
   let scenarios: ScenarioNumber[] = [...SCENARIO_NUMBERS]
+  let postgres: PgRunId[] = [...PG_RUN_IDS]
   let seed = true
   let race = true
   if (values.only !== undefined) {
@@ -62,9 +68,12 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       .split(',')
       .map((t) => t.trim().toLowerCase())
       .filter(Boolean)
-    const unknown = tokens.filter((t) => t !== 'seed' && t !== 'race' && !/^[1-7]$/.test(t))
+    const unknown = tokens.filter(
+      (t) => t !== 'seed' && t !== 'race' && t !== 'pg1' && t !== 'pg3' && !/^[1-7]$/.test(t),
+    )
     if (unknown.length > 0) throw new Error(`--only: unknown entries ${unknown.join(', ')}\n${USAGE}`)
     scenarios = SCENARIO_NUMBERS.filter((n) => tokens.includes(String(n)))
+    postgres = PG_RUN_IDS.filter((id) => tokens.includes(id))
     seed = tokens.includes('seed')
     race = tokens.includes('race')
   }
@@ -74,6 +83,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     warmupSeconds: positiveInt('warmup', values.warmup, 1, 0),
     connections: positiveInt('connections', values.connections, 50),
     scenarios,
+    postgres,
     seed,
     race,
     scaleRows: positiveInt('scale-rows', values['scale-rows'], 10_000_000),

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { AdminLatency } from './admin-latency.ts'
 import type { RaceResult } from './comparisons.ts'
 import type { BenchOptions } from './options.ts'
+import { formatPgCheck } from './postgres-runs.ts'
 import { RESULTS_DIR } from './processes.ts'
 import type { ScaleDb } from './scale-db.ts'
 import type { RunResult } from './scenarios.ts'
@@ -33,6 +34,8 @@ export interface BenchReport {
   runs: RunResult[]
   scaleDb?: Omit<ScaleDb, 'path'> & { file: string }
   race?: RaceResult
+  /** Why the PostgreSQL runs did not run (PostgreSQL unreachable). */
+  postgresSkipped?: string
   targets: Target[]
 }
 
@@ -177,6 +180,17 @@ export function formatReport(report: BenchReport, jsonPath: string): string {
       '',
     )
   }
+  const pgRuns = report.runs.filter((r) => r.postgres)
+  if (pgRuns.length > 0) {
+    out.push('PostgreSQL (fresh schema per run, dropped after; DATABASE_POOL_SIZE default 10 per instance):')
+    for (const r of pgRuns) if (r.postgres) out.push(formatPgCheck(r.id, r.postgres))
+    if (pgRuns.some((r) => (r.postgres?.instances ?? 1) > 1))
+      out.push(
+        '  (pg3): req/s is the sum of the concurrent loads; p50/p99 are taken over all responses of all instances',
+      )
+    out.push('')
+  }
+  if (report.postgresSkipped) out.push(report.postgresSkipped, '')
   if (report.race) {
     const { race } = report
     out.push(
@@ -208,5 +222,10 @@ export function conditions(options: BenchOptions): string[] {
     `Stripe requests signed before the clock with one timestamp; servers run with STRIPE_TOLERANCE_SECONDS=86400`,
     `load: autocannon in the bench process, ${options.connections} connections, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured per run, loopback; the load generator shares the CPU with the server`,
     'latency: per response, all statuses, fractional ms; peak RSS: VmHWM of the server process (and VmRSS sampled every 100 ms)',
+    ...(options.postgres.length > 0
+      ? [
+          `PostgreSQL (${options.postgres.join(', ')}): a fresh schema per run, DATABASE_POOL_SIZE default (10) per instance; pg3 splits the ${options.connections} connections over 3 instances, req/s summed, latency over all responses, peak RSS the max over instances`,
+        ]
+      : []),
   ]
 }

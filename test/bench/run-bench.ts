@@ -9,6 +9,7 @@ import { loadavg } from 'node:os'
 import { basename, join } from 'node:path'
 import { runRace, runReference, runSeedPattern } from './comparisons.ts'
 import { parseBenchOptions, SCENARIO_NUMBERS, type ScenarioNumber } from './options.ts'
+import { pgBaseUrl, postgresUnreachable, redactedUrl, runPostgres } from './postgres-runs.ts'
 import { CACHE_DIR } from './processes.ts'
 import { runProfile } from './profile-run.ts'
 import { type BenchReport, computeTargets, conditions, formatReport, machine, writeReport } from './report.ts'
@@ -73,6 +74,25 @@ async function main() {
     log(`(${n}) ${SCENARIOS[n].title}:`)
     done(await runScenario(SCENARIOS[n], options, ceilingRps, scaleDb))
   }
+  let postgresSkipped: string | undefined
+  if (options.postgres.length > 0) {
+    const base = pgBaseUrl()
+    const why = await postgresUnreachable(base)
+    if (why) {
+      postgresSkipped = `PostgreSQL runs ${options.postgres.join(', ')} skipped: ${redactedUrl(base)} unreachable (${why}); set BENCH_DATABASE_URL`
+      log(postgresSkipped)
+    } else {
+      for (const id of options.postgres) {
+        log(
+          id === 'pg1'
+            ? `(pg1) as (1) on PostgreSQL (${redactedUrl(base)}), one instance:`
+            : '(pg3) as (1) on PostgreSQL, three instances on one schema, connections split, loads concurrent:',
+        )
+        done(await runPostgres(id, options, ceilingRps, base))
+      }
+    }
+    mark = performance.now()
+  }
   if (options.seed) {
     log('seed pattern, load of scenario (1):')
     done(await runSeedPattern(options, ceilingRps))
@@ -94,6 +114,7 @@ async function main() {
     runs,
     ...(scaleDb ? { scaleDb: { ...scaleDb, file: basename(scaleDb.path) } } : {}),
     ...(race ? { race } : {}),
+    ...(postgresSkipped ? { postgresSkipped } : {}),
     targets: computeTargets(runs),
   }
   const path = writeReport(report)

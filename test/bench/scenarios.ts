@@ -9,6 +9,7 @@ import { ADYEN_ITEMS_PER_REQUEST, adyenRequests, BENCH_ADYEN_KEY } from './adyen
 import { type HandlerKind, prepareHandlers } from './bench-handlers.ts'
 import { cycle, type LoadResult, sendAll } from './load.ts'
 import type { BenchOptions, ScenarioNumber } from './options.ts'
+import type { PgCheck } from './postgres-runs.ts'
 import { type Child, scratchDir, serviceArgs, spawnChild, waitUntilIdle } from './processes.ts'
 import { resetScaleDb, type ScaleDb, scaleServiceEnv } from './scale-db.ts'
 import { type ServiceMetrics, scrapeServiceMetrics } from './service-metrics.ts'
@@ -97,6 +98,8 @@ export interface RunResult {
   startupBusySeconds?: number
   /** Wall seconds of the whole run, start-up to stop. */
   wallSeconds?: number
+  /** PostgreSQL runs: the schema and the check of acknowledged events against hookinbox_events. */
+  postgres?: PgCheck
   /** The machine's 1-minute load average when the run ended (other work on the machine skews a run). */
   loadAverage1m?: number
 }
