@@ -35,10 +35,12 @@ const hexKeyList = optionalSecretList.superRefine((keys, ctx) => {
   }
 })
 
+export const DEFAULT_DATABASE_URL = './data/hookinbox.db'
+
 const EnvSchema = z.object({
   PORT: intIn(0, 65535).default(3000),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
-  DATABASE_URL: z.string().trim().min(1).default('./data/hookinbox.db'),
+  DATABASE_URL: z.string().trim().min(1).default(DEFAULT_DATABASE_URL),
   DATABASE_POOL_SIZE: intIn(1, 1000).default(10),
   SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   HANDLERS_DIR: z.string().trim().min(1).default('./handlers'),
@@ -120,7 +122,12 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env, dir = process.cwd(
   return merged
 }
 
-function sqlitePath(url: string): string {
+/**
+ * The SQLite file a DATABASE_URL names (a `file:` URL or a plain path). For a PostgreSQL URL, or none, it is
+ * the default file: development mode and `hookinbox send` keep their secrets beside it either way.
+ */
+export function sqlitePath(url: string | undefined): string {
+  if (url === undefined || url.trim() === '' || /^postgres(ql)?:\/\//.test(url)) return DEFAULT_DATABASE_URL
   if (url.startsWith('file:')) {
     const path = url.slice('file:'.length).replace(/^\/\/(?=\/)/, '')
     return decodeURIComponent(path.split('?')[0] ?? '')

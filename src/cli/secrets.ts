@@ -5,7 +5,7 @@
  * Nothing here ever puts a secret into a message.
  */
 import { isAbsolute, relative, resolve } from 'node:path'
-import { loadEnv } from '../config.ts'
+import { loadEnv, sqlitePath } from '../config.ts'
 import { type DevSecrets, devSecretsPath, readDevSecrets } from '../dev/dev-secrets.ts'
 
 export interface Settings {
@@ -19,13 +19,6 @@ export interface Settings {
   /** Why the dev secrets file exists but cannot be used. */
   devProblem: string | undefined
   defaultUrl: string
-}
-
-/** The SQLite file a DATABASE_URL names (a `file:` URL or a plain path), as the service resolves it. */
-function sqlitePath(url: string): string {
-  if (!url.startsWith('file:')) return url
-  const path = url.slice('file:'.length).replace(/^\/\/(?=\/)/, '')
-  return decodeURIComponent(path.split('?')[0] ?? '')
 }
 
 const shown = (cwd: string, absolute: string) => {
@@ -47,9 +40,7 @@ function validDevSecrets(value: unknown): value is DevSecrets {
 export function readSettings(env: Record<string, string | undefined>, cwd: string): Settings {
   const vars = loadEnv(env as NodeJS.ProcessEnv, cwd)
   const fromProcess = new Set(Object.keys(env).filter((k) => env[k] !== undefined && env[k] !== ''))
-  const database = vars.DATABASE_URL?.trim() || './data/hookinbox.db'
-  const dbPath = /^postgres(ql)?:/.test(database) ? './data/hookinbox.db' : sqlitePath(database)
-  const absolute = resolve(cwd, devSecretsPath(dbPath))
+  const absolute = resolve(cwd, devSecretsPath(sqlitePath(vars.DATABASE_URL?.trim())))
   const devPath = shown(cwd, absolute)
 
   let dev: DevSecrets | undefined

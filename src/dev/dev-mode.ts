@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
+import { sqlitePath } from '../config.ts'
 import { type DevSecrets, devSecretsPath, loadOrCreateDevSecrets } from './dev-secrets.ts'
 
 export class DevModeRefused extends Error {
@@ -25,15 +26,9 @@ export interface DevSetup {
   filled: string[]
 }
 
-function sqliteFile(databaseUrl: string | undefined): string {
-  const url = databaseUrl ?? './data/hookinbox.db'
-  if (/^postgres(ql)?:\/\//.test(url)) return './data/hookinbox.db'
-  return url.startsWith('file:') ? url.slice('file:'.length).replace(/^\/\/(?=\/)/, '') : url
-}
-
 export function prepareDevMode(env: Record<string, string>): DevSetup {
   if (env.NODE_ENV === 'production') throw new DevModeRefused()
-  const secretsPath = devSecretsPath(sqliteFile(env.DATABASE_URL))
+  const secretsPath = devSecretsPath(sqlitePath(env.DATABASE_URL))
   const { secrets: loaded, created } = loadOrCreateDevSecrets(secretsPath)
   let secrets = loaded as DevSecrets & { adminToken?: string }
   if (!secrets.adminToken) {

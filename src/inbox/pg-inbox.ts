@@ -6,11 +6,9 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
-import type { Logger } from 'pino'
 import { events, rejections } from '../db/pg-schema.ts'
 import type { PostgresDatabase } from '../db/postgres.ts'
 import { AppError, isAppError } from '../errors.ts'
-import type { HandlerRegistry } from '../registry/handler-registry.ts'
 import {
   duplicateOutcome,
   type Outcome,
@@ -20,15 +18,10 @@ import {
   storageError,
 } from './inbox.ts'
 import { createPgStore } from './pg-store.ts'
-import { type ProcessDeps, processEvent, type Work } from './process-event.ts'
+import { type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
 
-export interface PgInboxOptions {
+export interface PgInboxOptions extends InboxOptions {
   database: PostgresDatabase
-  registry: HandlerRegistry
-  log: Logger
-  handlerTimeoutMs: number
-  maxAttempts: number
-  now?: () => Date
 }
 
 /** Serialization failures and deadlocks: the transaction did nothing and may simply run again. */
@@ -37,14 +30,7 @@ const RETRYABLE = new Set(['40001', '40P01'])
 export function createPgInbox(options: PgInboxOptions): StorageInbox {
   const { pool, db } = options.database
   const { log } = options
-  const now = options.now ?? (() => new Date())
-  const deps: ProcessDeps = {
-    registry: options.registry,
-    log,
-    handlerTimeoutMs: options.handlerTimeoutMs,
-    maxAttempts: options.maxAttempts,
-    now,
-  }
+  const deps = processDeps(options)
   const inFlight = new Set<Promise<unknown>>()
   const rejectionCounts = new Map<
     string,

@@ -25,6 +25,19 @@ export interface ProcessDeps {
   now: () => Date
 }
 
+/** What every inbox is created with, whatever its database; `now` defaults to the wall clock. */
+export type InboxOptions = Omit<ProcessDeps, 'now'> & { now?: () => Date }
+
+export function processDeps(options: InboxOptions): ProcessDeps {
+  return {
+    registry: options.registry,
+    log: options.log,
+    handlerTimeoutMs: options.handlerTimeoutMs,
+    maxAttempts: options.maxAttempts,
+    now: options.now ?? (() => new Date()),
+  }
+}
+
 const MAX_ERROR_LENGTH = 2000
 
 async function replayable(store: EventStore, provider: ProviderName, eventId: string): Promise<StoredEvent> {

@@ -12,12 +12,10 @@
  */
 import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
-import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3'
-import type { Logger } from 'pino'
+import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError } from '../errors.ts'
-import type { HandlerRegistry } from '../registry/handler-registry.ts'
 import {
   duplicateOutcome,
   type Outcome,
@@ -26,18 +24,13 @@ import {
   type StorageInbox,
   storageError,
 } from './inbox.ts'
-import { type ProcessDeps, processEvent, type Work } from './process-event.ts'
+import { type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
 import { createSqliteStore } from './sqlite-store.ts'
 
-export interface SqliteInboxOptions {
+export interface SqliteInboxOptions extends InboxOptions {
   db: SqliteDatabase
-  registry: HandlerRegistry
-  log: Logger
-  handlerTimeoutMs: number
-  maxAttempts: number
   /** Upper bound of events written in one transaction. */
   maxBatch?: number
-  now?: () => Date
   /** Observes the size of every committed batch (metrics, tests). */
   onBatch?: (size: number) => void
 }
@@ -51,25 +44,16 @@ interface Job {
 /** Resolves after the event loop has polled for I/O once (setImmediate), so waiting requests get read. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
-export type SqliteInbox = StorageInbox
-
 interface Task {
   run(db: QueryDb): Promise<unknown>
   resolve(value: unknown): void
   reject(err: unknown): void
 }
 
-export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
+export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
   const { db, log } = options
-  const now = options.now ?? (() => new Date())
   const store = createSqliteStore(db.writer)
-  const processDeps: ProcessDeps = {
-    registry: options.registry,
-    log,
-    handlerTimeoutMs: options.handlerTimeoutMs,
-    maxAttempts: options.maxAttempts,
-    now,
-  }
+  const deps = processDeps(options)
   const maxBatch = options.maxBatch ?? 256
   const writer: Database.Database = db.writer
   const w = drizzle(writer)
@@ -268,7 +252,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
       throw storageError(err)
     }
     try {
-      const outcome = await processEvent(job.work, store, processDeps)
+      const outcome = await processEvent(job.work, store, deps)
       release.run()
       return outcome
     } catch (err) {
@@ -341,5 +325,3 @@ export function createSqliteInbox(options: SqliteInboxOptions): SqliteInbox {
     },
   }
 }
-
-export type { BetterSQLite3Database }
