@@ -105,7 +105,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     sqlite: db,
     async close() {
       await inbox.close()
-      db.close()
+      await db.close()
     },
   }
 }

@@ -43,18 +43,27 @@ export interface AttemptRecord {
   trigger: 'delivery' | 'replay'
 }
 
+/**
+ * What a claim found: the stored row, or a new event. For a new event `seq` is the row the claim wrote (a
+ * placeholder the outcome overwrites), or null where the claim writes nothing and the row is inserted
+ * whole once the outcome is known (SQLite, whose single writer makes the placeholder unnecessary).
+ */
+export type Claim = { fresh: false; row: StoredEvent } | { fresh: true; seq: number | null }
+
 export interface EventStore {
   readonly dialect: 'sqlite' | 'postgres'
   /**
-   * Claims the event's key for this transaction: inserts a new row (fresh) or returns the existing one. On
-   * PostgreSQL a concurrent claimer of the same key waits here until the first transaction ends; it then
+   * Claims the event's key for this transaction: returns the existing row, or takes the key for a new one.
+   * On PostgreSQL a concurrent claimer of the same key waits here until the first transaction ends; it then
    * gets the committed row, or the key if the first rolled back.
    */
-  claim(event: NewEvent): Promise<{ row: StoredEvent; fresh: boolean }>
+  claim(event: NewEvent): Promise<Claim>
   /** The stored row, locked for this transaction. */
   find(provider: ProviderName, eventId: string): Promise<StoredEvent | undefined>
   /** Counts a duplicate sighting on the row. */
   touch(provider: ProviderName, eventId: string, at: Date): Promise<void>
+  /** Writes a new event's row whole (after a claim that wrote none); answers its seq. */
+  insert(event: NewEvent, values: EventUpdate): Promise<number>
   update(seq: number, values: EventUpdate): Promise<void>
   addAttempt(attempt: AttemptRecord): Promise<void>
   /** Moves one event of `provider` between statuses in the status counts (`from` null: a new event). */

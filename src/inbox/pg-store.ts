@@ -80,19 +80,7 @@ export function createPgStore(client: pg.PoolClient): EventStore {
           .values({ ...event, status: 'failed', attempts: 0 })
           .onConflictDoNothing({ target: [events.eventId, events.provider] })
           .returning({ seq: events.seq })
-        if (inserted) {
-          return {
-            row: {
-              seq: inserted.seq,
-              status: 'failed',
-              attempts: 0,
-              type: event.type,
-              payload: event.payload,
-              receivedAt: event.receivedAt,
-            },
-            fresh: true,
-          }
-        }
+        if (inserted) return { fresh: true, seq: inserted.seq }
         const existing = await find(event.provider, event.eventId)
         if (existing) return { row: existing, fresh: false }
       }
@@ -104,6 +92,14 @@ export function createPgStore(client: pg.PoolClient): EventStore {
         .update(events)
         .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: at })
         .where(byKey(provider, eventId))
+    },
+    async insert(event, values) {
+      const [row] = await db
+        .insert(events)
+        .values({ ...event, ...values })
+        .returning({ seq: events.seq })
+      if (!row) throw new Error('the insert returned no row')
+      return row.seq
     },
     async update(seq, values) {
       await db.update(events).set(values).where(eq(events.seq, seq))

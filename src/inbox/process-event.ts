@@ -8,7 +8,7 @@ import { AppError } from '../errors.ts'
 import type { HandlerEvent } from '../handlers.ts'
 import type { ProviderName, VerifiedEvent } from '../providers/provider.ts'
 import type { HandlerRegistry } from '../registry/handler-registry.ts'
-import type { EventStore, StoredEvent } from './event-store.ts'
+import type { EventStore, EventUpdate, NewEvent, StoredEvent } from './event-store.ts'
 import { type Outcome, SETTLED_STATUSES } from './inbox.ts'
 import { RevokedTransactionError } from './revocable-client.ts'
 import { HandlerFailure, runHandlers } from './run-handlers.ts'
@@ -55,39 +55,57 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
   const eventId = work.kind === 'delivery' ? work.event.id : work.eventId
   const base = { provider, eventId }
 
-  let row: StoredEvent
-  let fresh = false
+  /** The stored row, if there is one yet (a new event on SQLite has none until its outcome is saved). */
+  let seq: number | null
+  /** The status the stored row had before this attempt; null for a new event. */
+  let previous: EventStatus | null = null
+  let attempts = 0
+  let receivedAt: Date
+  let newEvent: NewEvent | undefined
   let type: string
   let payloadJson: string
   let payload: unknown
   if (work.kind === 'delivery') {
     const { event } = work
     payloadJson = event.payloadJson ?? JSON.stringify(event.payload)
-    const claimed = await store.claim({
+    newEvent = {
       provider,
       eventId,
       type: event.type,
       payload: payloadJson,
       receivedAt: work.receivedAt,
       occurredAt: event.occurredAt ?? null,
-    })
-    row = claimed.row
-    fresh = claimed.fresh
-    if (!fresh && SETTLED_STATUSES.has(row.status)) {
-      await store.touch(provider, eventId, work.receivedAt)
-      return { ...base, type: row.type, status: row.status, duplicate: true, attempts: row.attempts }
+    }
+    const claim = await store.claim(newEvent)
+    if (claim.fresh) {
+      seq = claim.seq
+      receivedAt = work.receivedAt
+    } else {
+      const { row } = claim
+      if (SETTLED_STATUSES.has(row.status)) {
+        await store.touch(provider, eventId, work.receivedAt)
+        return { ...base, type: row.type, status: row.status, duplicate: true, attempts: row.attempts }
+      }
+      seq = row.seq
+      previous = row.status
+      attempts = row.attempts
+      receivedAt = row.receivedAt
     }
     type = event.type
     payload = event.payload
   } else {
-    row = await replayable(store, provider, eventId)
+    const row = await replayable(store, provider, eventId)
+    seq = row.seq
+    previous = row.status
+    attempts = row.attempts
+    receivedAt = row.receivedAt
     type = row.type
     payloadJson = row.payload as string
     payload = JSON.parse(payloadJson)
   }
 
-  const attempt = row.attempts + 1
-  const handlerEvent: HandlerEvent = { provider, id: eventId, type, payload, receivedAt: row.receivedAt }
+  const attempt = attempts + 1
+  const handlerEvent: HandlerEvent = { provider, id: eventId, type, payload, receivedAt }
   const started = performance.now()
   let status: EventStatus
   let ran: string[] = []
@@ -144,7 +162,7 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
 
   const durationMs = Math.round(performance.now() - started)
   const at = deps.now()
-  await store.update(row.seq, {
+  const outcome: EventUpdate = {
     type,
     status,
     attempts: attempt,
@@ -152,10 +170,16 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
     processedAt: status === 'processed' || status === 'ignored' ? at : null,
     lastError: error ?? null,
     handlers: JSON.stringify(ran),
-  })
-  await store.countStatus(provider, fresh ? null : row.status, status)
+  }
+  if (seq === null) {
+    if (!newEvent) throw new Error('a replay always has a stored row')
+    seq = await store.insert(newEvent, outcome)
+  } else {
+    await store.update(seq, outcome)
+  }
+  await store.countStatus(provider, previous, status)
   await store.addAttempt({
-    eventSeq: row.seq,
+    eventSeq: seq,
     at,
     outcome: status,
     durationMs,

@@ -13,6 +13,7 @@
 import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
+import { compileStatement } from '../db/compiled-statement.ts'
 import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError } from '../errors.ts'
@@ -25,7 +26,7 @@ import {
   storageError,
 } from './inbox.ts'
 import { type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
-import { createSqliteStore } from './sqlite-store.ts'
+import { createSqliteStore, EVENT_SAVEPOINT } from './sqlite-store.ts'
 
 export interface SqliteInboxOptions extends InboxOptions {
   db: SqliteDatabase
@@ -61,25 +62,26 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
   const begin = writer.prepare('BEGIN IMMEDIATE')
   const commit = writer.prepare('COMMIT')
   const rollback = writer.prepare('ROLLBACK')
-  const savepoint = writer.prepare('SAVEPOINT hookinbox_event')
-  const release = writer.prepare('RELEASE hookinbox_event')
-  const rollbackTo = writer.prepare('ROLLBACK TO hookinbox_event')
+  const savepoint = writer.prepare(`SAVEPOINT ${EVENT_SAVEPOINT}`)
+  const release = writer.prepare(`RELEASE ${EVENT_SAVEPOINT}`)
+  const rollbackTo = writer.prepare(`ROLLBACK TO ${EVENT_SAVEPOINT}`)
 
   const key = { provider: sql.placeholder('provider'), eventId: sql.placeholder('eventId') }
   const byKey = and(eq(events.eventId, key.eventId), eq(events.provider, key.provider))
-  const readStatus = db.readerDb
-    .select({ status: events.status, attempts: events.attempts })
-    .from(events)
-    .where(byKey)
-    .prepare()
-  const touch = w
-    .update(events)
-    .set({
-      duplicates: sql`${events.duplicates} + ${sql.placeholder('count')}`,
-      lastSeenAt: sql`${sql.placeholder('lastSeenAt')}`,
-    })
-    .where(byKey)
-    .prepare()
+  const readStatus = compileStatement<{ provider: string; eventId: string }>(
+    db.reader,
+    db.readerDb.select({ status: events.status, attempts: events.attempts }).from(events).where(byKey),
+  )
+  const touch = compileStatement<{ provider: string; eventId: string; count: number; lastSeenAt: number }>(
+    writer,
+    w
+      .update(events)
+      .set({
+        duplicates: sql`${events.duplicates} + ${sql.placeholder('count')}`,
+        lastSeenAt: sql`${sql.placeholder('lastSeenAt')}`,
+      })
+      .where(byKey),
+  )
 
   const queue: Job[] = []
   const tasks: Task[] = []
@@ -170,6 +172,8 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       // better-sqlite3 commits synchronously, so no request was read while the last batch was written (and
       // the handlers of a batch rarely wait on I/O): let the event loop read what arrived meanwhile.
       if (!first) await nextTurn()
+      // A WAL past its limit starts over only if a transaction begins with all of it checkpointed.
+      if (db.checkpointer?.restartDue) await db.checkpointer.checkpointed()
       const batch = queue.splice(0, maxBatch)
       const batchTasks = tasks.splice(0)
       try {
@@ -215,7 +219,23 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         // batch wrote so far will commit, and no delivery of it may be acknowledged.
         if (!writer.inTransaction) lost = true
       }
+      if (!lost) {
+        try {
+          store.writeCounts()
+        } catch (err) {
+          log.error({ err }, 'could not write the status counts; the batch is rolled back')
+          try {
+            if (writer.inTransaction) rollback.run()
+          } catch {
+            // the connection is unusable; the next BEGIN will report it
+          }
+          store.resetCounts()
+          for (const job of [...batch, ...batchTasks]) job.reject(storageError(err))
+          continue
+        }
+      }
       if (lost) {
+        store.resetCounts()
         log.error('the write transaction was rolled back by SQLite; the whole batch is refused')
         for (const job of [...batch, ...batchTasks]) job.reject(storageError(new Error('transaction lost')))
         continue
@@ -224,6 +244,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         commit.run()
       } catch (err) {
         log.error({ err }, 'commit failed; the batch is rolled back')
+        store.resetCounts()
         try {
           if (writer.inTransaction) rollback.run()
         } catch {
@@ -232,15 +253,26 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         for (const job of [...batch, ...batchTasks]) job.reject(storageError(err))
         continue
       }
-      for (const t of taskResults) {
-        if (t.ok) t.task.resolve(t.value)
-        else t.task.reject(t.value)
-      }
+      db.checkpointer?.committed()
       if (batch.length > 0) options.onBatch?.(batch.length)
-      for (const s of settled) {
-        if (s.outcome) s.job.resolve(s.outcome)
-        else s.job.reject(s.error)
-      }
+      // Answers go out once the commit is on disk (FULL), which happens off the event loop: meanwhile the
+      // next batch is read and written, and commits that land during a sync share the next one.
+      db.walSync.afterCommit().then(
+        () => {
+          for (const t of taskResults) {
+            if (t.ok) t.task.resolve(t.value)
+            else t.task.reject(t.value)
+          }
+          for (const s of settled) {
+            if (s.outcome) s.job.resolve(s.outcome)
+            else s.job.reject(s.error)
+          }
+        },
+        (err: unknown) => {
+          log.error({ err }, 'the WAL fsync failed; the batch is not known to be durable and is refused')
+          for (const job of [...batch, ...batchTasks]) job.reject(storageError(err))
+        },
+      )
     }
   }
 
@@ -254,8 +286,10 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
     try {
       const outcome = await processEvent(job.work, store, deps)
       release.run()
+      store.keepCounts()
       return outcome
     } catch (err) {
+      store.dropCounts()
       try {
         rollbackTo.run()
         release.run()
@@ -278,11 +312,21 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
     async receive(event, receivedAt) {
       let known: { status: EventStatus; attempts: number } | undefined
       try {
-        known = readStatus.get({ provider: event.provider, eventId: event.id })
+        const row = readStatus.get({ provider: event.provider, eventId: event.id })
+        if (row) known = { status: row[0] as EventStatus, attempts: row[1] as number }
       } catch (err) {
         throw storageError(err)
       }
       if (known && SETTLED_STATUSES.has(known.status)) {
+        // The row may come from a commit whose fsync is still running: answer once it is durable.
+        const durable = db.walSync.settled()
+        if (durable) {
+          try {
+            await durable
+          } catch (err) {
+            throw storageError(err)
+          }
+        }
         noteDuplicate(event.provider, event.id, receivedAt)
         return duplicateOutcome(event, known)
       }
@@ -322,6 +366,8 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       notesTimer = undefined
       kick()
       while (draining) await draining
+      // Answers of the last batches wait for their fsync; let them go out before the database closes.
+      await db.walSync.settled()?.catch(() => {})
     },
   }
 }

@@ -1,151 +1,213 @@
 /**
- * The EventStore on the SQLite writer connection. Statements are prepared once (Drizzle re-prepares
- * unprepared queries on every call). The caller owns the transaction; this only runs statements inside it.
+ * The EventStore on the SQLite writer connection, inside the inbox's batch transaction.
+ *
+ * Shaped by the group commit around it (sqlite-inbox.ts), which owns the transaction and opens a SAVEPOINT
+ * per event:
+ * - a claim writes nothing: with one writer nobody else can claim the key, so a new event's row is inserted
+ *   once, whole, when its outcome is known (one INSERT instead of INSERT + UPDATE);
+ * - "undo the handlers" is a rollback to the event's own savepoint (nothing of the event is written before
+ *   its handlers run);
+ * - status-count changes are summed per batch and written just before the COMMIT, one upsert per provider and
+ *   status instead of one per event; an event rolled back to its savepoint takes its changes with it.
+ * Statements are compiled once from Drizzle queries (compiled-statement.ts): the SQL comes from the schema,
+ * without Drizzle's per-call mapping.
  */
 import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
-import { attempts, events, objectVersions, statusCounts } from '../db/schema.ts'
+import { compileStatement } from '../db/compiled-statement.ts'
+import { attempts, type EventStatus, events, objectVersions, statusCounts } from '../db/schema.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
 import { revocableClient } from './revocable-client.ts'
 
-export function createSqliteStore(writer: Database.Database): EventStore {
+/** The savepoint sqlite-inbox.ts opens around each event. */
+export const EVENT_SAVEPOINT = 'hookinbox_event'
+
+export interface SqliteEventStore extends EventStore {
+  /** The current event's savepoint was released: its count changes join the batch's. */
+  keepCounts(): void
+  /** The current event's savepoint was rolled back: forget its count changes. */
+  dropCounts(): void
+  /** Writes the batch's count changes (call inside the transaction, before COMMIT) and forgets them. */
+  writeCounts(): void
+  /** The batch was rolled back: forget every pending count change. */
+  resetCounts(): void
+}
+
+const p = sql.placeholder
+/** A placeholder where Drizzle's types want SQL (UPDATE … SET, enum columns). */
+const ps = (name: string) => sql`${p(name)}`
+
+export function createSqliteStore(writer: Database.Database): SqliteEventStore {
   const w = drizzle(writer)
-  const key = { provider: sql.placeholder('provider'), eventId: sql.placeholder('eventId') }
-  const byKey = and(eq(events.eventId, key.eventId), eq(events.provider, key.provider))
-  const columns = {
-    seq: events.seq,
-    status: events.status,
-    attempts: events.attempts,
-    type: events.type,
-    payload: events.payload,
-    receivedAt: events.receivedAt,
+  const byKey = and(eq(events.eventId, p('eventId')), eq(events.provider, p('provider')))
+  const find = compileStatement<{ provider: string; eventId: string }>(
+    writer,
+    w
+      .select({
+        seq: events.seq,
+        status: events.status,
+        attempts: events.attempts,
+        type: events.type,
+        payload: events.payload,
+        receivedAt: events.receivedAt,
+      })
+      .from(events)
+      .where(byKey),
+  )
+  const eventValues = {
+    type: ps('type'),
+    status: ps('status'),
+    attempts: ps('attempts'),
+    payload: ps('payload'),
+    processedAt: ps('processedAt'),
+    lastError: ps('lastError'),
+    handlers: ps('handlers'),
   }
-  const find = w.select(columns).from(events).where(byKey).prepare()
-  const insert = w
-    .insert(events)
-    .values({
-      provider: sql.placeholder('provider'),
-      eventId: sql.placeholder('eventId'),
-      type: sql.placeholder('type'),
-      // A placeholder status: the row is updated before the transaction commits, and never seen before.
-      status: 'failed',
-      attempts: 0,
-      payload: sql.placeholder('payload'),
-      receivedAt: sql.placeholder('receivedAt'),
-      // Nullable: passed through sql`` (as milliseconds) so a null is not handed to the Date mapping.
-      occurredAt: sql`${sql.placeholder('occurredAt')}`,
-    })
-    .returning({ seq: events.seq })
-    .prepare()
-  const touch = w
-    .update(events)
-    .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: sql`${sql.placeholder('at')}` })
-    .where(byKey)
-    .prepare()
-  const update = w
-    .update(events)
-    .set({
-      type: sql`${sql.placeholder('type')}`,
-      status: sql`${sql.placeholder('status')}`,
-      attempts: sql`${sql.placeholder('attempts')}`,
-      payload: sql`${sql.placeholder('payload')}`,
-      processedAt: sql`${sql.placeholder('processedAt')}`,
-      lastError: sql`${sql.placeholder('lastError')}`,
-      handlers: sql`${sql.placeholder('handlers')}`,
-    })
-    .where(eq(events.seq, sql.placeholder('seq')))
-    .prepare()
-  const addAttempt = w
-    .insert(attempts)
-    .values({
-      eventSeq: sql.placeholder('eventSeq'),
-      at: sql.placeholder('at'),
-      outcome: sql`${sql.placeholder('outcome')}`,
-      durationMs: sql.placeholder('durationMs'),
-      error: sql.placeholder('error'),
-      trigger: sql.placeholder('trigger'),
-    })
-    .prepare()
-  const recordVersion = w
-    .insert(objectVersions)
-    .values({
-      provider: sql.placeholder('provider'),
-      objectKey: sql.placeholder('objectKey'),
-      occurredAt: sql.placeholder('occurredAt'),
-      eventId: sql.placeholder('eventId'),
-    })
-    .onConflictDoUpdate({
-      target: [objectVersions.provider, objectVersions.objectKey],
-      set: { occurredAt: sql`excluded.occurred_at`, eventId: sql`excluded.event_id` },
-      // Only move forward: an older event leaves the row alone, and then nothing is returned.
-      setWhere: sql`${objectVersions.occurredAt} <= excluded.occurred_at`,
-    })
-    .returning({ objectKey: objectVersions.objectKey })
-    .prepare()
+  const insert = compileStatement<Record<string, unknown>>(
+    writer,
+    w.insert(events).values({
+      ...eventValues,
+      provider: p('provider'),
+      eventId: p('eventId'),
+      receivedAt: p('receivedAt'),
+      occurredAt: p('occurredAt'),
+    }),
+  )
+  const update = compileStatement<Record<string, unknown>>(
+    writer,
+    w
+      .update(events)
+      .set(eventValues)
+      .where(eq(events.seq, p('seq'))),
+  )
+  const touch = compileStatement<{ provider: string; eventId: string; at: number }>(
+    writer,
+    w
+      .update(events)
+      .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: ps('at') })
+      .where(byKey),
+  )
+  const addAttempt = compileStatement<Record<string, unknown>>(
+    writer,
+    w.insert(attempts).values({
+      eventSeq: p('eventSeq'),
+      at: p('at'),
+      outcome: ps('outcome'),
+      durationMs: p('durationMs'),
+      error: p('error'),
+      trigger: ps('trigger'),
+    }),
+  )
+  const recordVersion = compileStatement<Record<string, unknown>>(
+    writer,
+    w
+      .insert(objectVersions)
+      .values({
+        provider: p('provider'),
+        objectKey: p('objectKey'),
+        occurredAt: p('occurredAt'),
+        eventId: p('eventId'),
+      })
+      .onConflictDoUpdate({
+        target: [objectVersions.provider, objectVersions.objectKey],
+        set: { occurredAt: sql`excluded.occurred_at`, eventId: sql`excluded.event_id` },
+        // Only move forward: an older event leaves the row alone, and then nothing is returned.
+        setWhere: sql`${objectVersions.occurredAt} <= excluded.occurred_at`,
+      })
+      .returning({ objectKey: objectVersions.objectKey }),
+  )
   // One writer: no contention, so one shard.
-  const count = w
-    .insert(statusCounts)
-    .values({
-      provider: sql.placeholder('provider'),
-      status: sql`${sql.placeholder('status')}`,
-      shard: 0,
-      n: sql.placeholder('delta'),
-    })
-    .onConflictDoUpdate({
-      target: [statusCounts.provider, statusCounts.status, statusCounts.shard],
-      set: { n: sql`${statusCounts.n} + excluded.n` },
-    })
-    .prepare()
-  const mark = writer.prepare('SAVEPOINT hookinbox_handlers')
-  const undo = writer.prepare('ROLLBACK TO hookinbox_handlers')
+  const count = compileStatement<{ provider: string; status: string; delta: number }>(
+    writer,
+    w
+      .insert(statusCounts)
+      .values({ provider: p('provider'), status: ps('status'), shard: 0, n: p('delta') })
+      .onConflictDoUpdate({
+        target: [statusCounts.provider, statusCounts.status, statusCounts.shard],
+        set: { n: sql`${statusCounts.n} + excluded.n` },
+      }),
+  )
+  const undo = writer.prepare(`ROLLBACK TO ${EVENT_SAVEPOINT}`)
+
+  function findRow(provider: string, eventId: string): StoredEvent | undefined {
+    const row = find.get({ provider, eventId })
+    if (!row) return undefined
+    const [seq, status, attemptCount, type, payload, receivedAt] = row
+    return {
+      seq,
+      status,
+      attempts: attemptCount,
+      type,
+      payload,
+      receivedAt: new Date(receivedAt as number),
+    } as StoredEvent
+  }
+
+  const eventCounts: Array<{ provider: string; status: EventStatus; delta: number }> = []
+  const batchCounts = new Map<string, { provider: string; status: EventStatus; delta: number }>()
 
   return {
     dialect: 'sqlite',
     async isStale(provider, objectKey, occurredAt, eventId) {
-      return recordVersion.get({ provider, objectKey, occurredAt, eventId }) === undefined
+      return (
+        recordVersion.get({ provider, objectKey, occurredAt: occurredAt.getTime(), eventId }) === undefined
+      )
     },
     async claim(event) {
-      const existing = find.get({ provider: event.provider, eventId: event.eventId }) as
-        | StoredEvent
-        | undefined
-      if (existing) return { row: existing, fresh: false }
-      // Placeholders in insert values go through the columns' own mapping: pass Dates.
-      const { seq } = insert.get({ ...event, occurredAt: event.occurredAt?.getTime() ?? null }) as {
-        seq: number
-      }
-      return {
-        row: {
-          seq,
-          status: 'failed',
-          attempts: 0,
-          type: event.type,
-          payload: event.payload,
-          receivedAt: event.receivedAt,
-        },
-        fresh: true,
-      }
+      const row = findRow(event.provider, event.eventId)
+      return row ? { fresh: false, row } : { fresh: true, seq: null }
     },
     async find(provider, eventId) {
-      return find.get({ provider, eventId }) as StoredEvent | undefined
+      return findRow(provider, eventId)
     },
     async touch(provider, eventId, at) {
       touch.run({ provider, eventId, at: at.getTime() })
     },
+    async insert(event, v) {
+      const { lastInsertRowid } = insert.run({
+        ...v,
+        provider: event.provider,
+        eventId: event.eventId,
+        receivedAt: event.receivedAt.getTime(),
+        occurredAt: event.occurredAt?.getTime() ?? null,
+        processedAt: v.processedAt?.getTime() ?? null,
+      })
+      return Number(lastInsertRowid)
+    },
     async update(seq, v) {
-      // Placeholders inside sql`` are passed as they are: convert Dates to the stored milliseconds.
-      update.run({ ...v, seq, processedAt: v.processedAt === null ? null : v.processedAt.getTime() })
+      update.run({ ...v, seq, processedAt: v.processedAt?.getTime() ?? null })
     },
     async addAttempt(a) {
-      addAttempt.run({ ...a })
+      addAttempt.run({ ...a, at: a.at.getTime() })
     },
     async countStatus(provider, from, to) {
       if (from === to) return
-      if (from !== null) count.run({ provider, status: from, delta: -1 })
-      count.run({ provider, status: to, delta: 1 })
+      if (from !== null) eventCounts.push({ provider, status: from, delta: -1 })
+      eventCounts.push({ provider, status: to, delta: 1 })
+    },
+    keepCounts() {
+      for (const c of eventCounts) {
+        const key = `${c.provider}\u0000${c.status}`
+        const sum = batchCounts.get(key)
+        if (sum) sum.delta += c.delta
+        else batchCounts.set(key, { ...c })
+      }
+      eventCounts.length = 0
+    },
+    dropCounts() {
+      eventCounts.length = 0
+    },
+    writeCounts() {
+      for (const c of batchCounts.values()) if (c.delta !== 0) count.run(c)
+      batchCounts.clear()
+    },
+    resetCounts() {
+      eventCounts.length = 0
+      batchCounts.clear()
     },
     async markHandlers() {
-      mark.run()
+      // The event's savepoint, opened by the inbox before anything of the event is written, is the mark.
     },
     async undoHandlers() {
       undo.run()

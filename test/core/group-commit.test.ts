@@ -17,18 +17,34 @@ const event = (id: string, type: string): VerifiedEvent => ({
   payload: { id, type },
 })
 
+/** The status counts the admin stats and /metrics read (hookinbox_status_counts). */
+function countsTable(db: SqliteDatabase): Record<string, number> {
+  const rows = db.reader
+    .prepare('SELECT status, sum(n) AS n FROM hookinbox_status_counts GROUP BY status ORDER BY status')
+    .all() as Array<{ status: string; n: number }>
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]))
+}
+
+/** The same, counted from the events themselves. */
+function countRows(db: SqliteDatabase): Record<string, number> {
+  const rows = db.reader
+    .prepare('SELECT status, count(*) AS n FROM hookinbox_events GROUP BY status ORDER BY status')
+    .all() as Array<{ status: string; n: number }>
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]))
+}
+
 describe('group commit', () => {
-  const cleanups: Array<() => void> = []
-  afterEach(() => {
-    for (const c of cleanups.splice(0)) c()
+  const cleanups: Array<() => Promise<void> | void> = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c()
   })
 
   function setup(handlers: Handler[]) {
     const dir = tempDir('group')
     const db: SqliteDatabase = openSqlite({ path: join(dir.path, 'db.sqlite'), synchronous: 'FULL' })
     db.writer.exec(EFFECTS_TABLE_SQL)
-    cleanups.push(() => {
-      db.close()
+    cleanups.push(async () => {
+      await db.close()
       dir.remove()
     })
     const batches: number[] = []
@@ -86,6 +102,33 @@ describe('group commit', () => {
       .prepare("SELECT event_id, attempts FROM hookinbox_events WHERE status = 'failed'")
       .all()
     expect(failed).toEqual([{ event_id: 'e3', attempts: 1 }])
+    expect(countsTable(db)).toEqual(countRows(db))
+    expect(countRows(db)).toEqual({ failed: 1, processed: 5 })
+    const attemptRows = db.reader.prepare('SELECT count(*) AS n FROM hookinbox_attempts').get()
+    expect(attemptRows).toEqual({ n: 6 })
+  })
+
+  it('the status counts, summed per batch, stay equal to a count of the rows through failures and retries', async () => {
+    let failing = true
+    const { db, inbox, batches } = setup([
+      {
+        provider: 'stripe',
+        events: ['flaky'],
+        async handle() {
+          if (failing) throw new Error('not yet')
+        },
+      },
+    ])
+    const types = ['flaky', 'other', 'flaky', 'other', 'flaky']
+    await Promise.all(types.map((type, i) => inbox.receive(event(`c${i}`, type), new Date())))
+    expect(countsTable(db)).toEqual({ failed: 3, ignored: 2 })
+    // The retries move three events from failed to processed in one batch; a repeat of a settled one counts
+    // nothing.
+    failing = false
+    await Promise.all(types.map((type, i) => inbox.receive(event(`c${i}`, type), new Date())))
+    expect(countsTable(db)).toEqual({ failed: 0, ignored: 2, processed: 3 })
+    expect(countRows(db)).toEqual({ ignored: 2, processed: 3 })
+    expect(batches).toEqual([5, 3])
   })
 
   it('a lone delivery is written at once, without waiting for company', async () => {

@@ -1,0 +1,178 @@
+/**
+ * WAL checkpoints on a thread of their own.
+ *
+ * SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL pages, on the connection that
+ * commits: here, the one writer, on the event loop. A checkpoint copies pages into the database file and
+ * fsyncs twice; with the random index pages webhook ids touch, that measured 5–16 ms a time here (p99 of the
+ * commit), during which no request is read or answered. So the writer's automatic checkpoint is switched off
+ * and a worker thread with its own connection runs PASSIVE checkpoints instead (they never take the write
+ * lock), after commits, at most every `intervalMs`.
+ *
+ * SQLite starts the WAL file over when a write transaction begins with every frame already copied. Under
+ * steady load that never happens by itself (the writer always commits again before the checkpoint ends), so
+ * once the WAL passes `restartBytes` the inbox lets the checkpoint catch up before its next transaction
+ * (`restartDue`, `checkpointed()`): a pause of one short checkpoint, awaited, never blocking. (A RESTART or
+ * TRUNCATE checkpoint from the thread instead takes the write lock and measured 0.2–1.3 s of stalled writer.)
+ *
+ * If the worker fails, the writer's automatic checkpoint is switched back on: slower, never unbounded.
+ */
+import { Worker } from 'node:worker_threads'
+import type Database from 'better-sqlite3'
+import type { Logger } from 'pino'
+
+export interface Checkpointer {
+  /** Tells the checkpointer the writer committed; a checkpoint follows within `intervalMs`. */
+  committed(): void
+  /** Size of the WAL after the last checkpoint, in bytes (for tests and metrics). */
+  readonly lastWalBytes: number
+  /** The WAL is past its limit: wait for `checkpointed()` before the next write transaction. */
+  readonly restartDue: boolean
+  /** Resolves after the next checkpoint (tests). */
+  checkpointed(): Promise<void>
+  close(): Promise<void>
+}
+
+export interface CheckpointerOptions {
+  path: string
+  writer: Database.Database
+  log?: Logger | undefined
+  intervalMs?: number
+  restartBytes?: number
+  busyTimeoutMs?: number
+}
+
+const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000
+
+export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
+  const intervalMs = options.intervalMs ?? 250
+  const restartBytes = options.restartBytes ?? 64 * 1024 * 1024
+  const worker = new Worker(new URL('./checkpoint-worker.mjs', import.meta.url), {
+    workerData: { path: options.path, busyTimeoutMs: options.busyTimeoutMs ?? 1000 },
+    // Not the parent's flags (a loader, --cpu-prof): the worker is plain JavaScript.
+    execArgv: [],
+  })
+  options.writer.pragma('wal_autocheckpoint = 0')
+
+  let running = false
+  let pending = false
+  let timer: NodeJS.Timeout | undefined
+  let lastRun = 0
+  let failed = false
+  let closed = false
+  let lastWalBytes = 0
+  /** Commits so far; those made before the running checkpoint started; those all copied by some checkpoint. */
+  let commits = 0
+  let commitsAtRun = 0
+  let copiedThrough = 0
+  /** Checkpoints started so far; a waiter is released by the first checkpoint numbered `run` or later. */
+  let runs = 0
+  let waiters: Array<{ run: number; resolve: () => void }> = []
+  const releaseAll = () => {
+    for (const w of waiters.splice(0)) w.resolve()
+  }
+
+  function fallBack(reason: unknown) {
+    if (failed) return
+    failed = true
+    options.log?.error(
+      { err: reason },
+      'the checkpoint thread failed; the writer checkpoints on its own again',
+    )
+    try {
+      options.writer.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_AUTOCHECKPOINT}`)
+    } catch {
+      // the writer is closed or broken; nothing left to checkpoint for
+    }
+    releaseAll()
+  }
+
+  function run() {
+    timer = undefined
+    if (running || failed || closed) return
+    running = true
+    pending = false
+    lastRun = Date.now()
+    commitsAtRun = commits
+    runs++
+    worker.postMessage('checkpoint')
+  }
+
+  function schedule() {
+    if (timer || running || failed || closed) return
+    timer = setTimeout(run, Math.max(0, lastRun + intervalMs - Date.now()))
+    timer.unref()
+  }
+
+  worker.on('message', (m: { ok: boolean; walBytes?: number; caughtUp?: boolean; error?: string }) => {
+    running = false
+    if (m.ok) {
+      lastWalBytes = m.walBytes ?? 0
+      // Everything committed before this checkpoint started is in the database file now.
+      if (m.caughtUp) copiedThrough = commitsAtRun
+    } else {
+      // A busy database or a full disk: log and try again after the next commit.
+      options.log?.warn({ error: m.error }, 'a WAL checkpoint failed')
+    }
+    const done = runs
+    waiters = waiters.filter((w) => {
+      if (w.run > done) return true
+      w.resolve()
+      return false
+    })
+    if (waiters.length === 0 && !closed) worker.unref()
+    if (pending) schedule()
+  })
+  worker.on('error', fallBack)
+  worker.on('exit', (code) => {
+    if (!closed) fallBack(new Error(`the checkpoint thread exited with code ${code}`))
+  })
+  worker.unref()
+
+  return {
+    committed() {
+      commits++
+      pending = true
+      schedule()
+    },
+    get lastWalBytes() {
+      return lastWalBytes
+    },
+    get restartDue() {
+      // Nothing committed since a checkpoint copied it all: the next transaction starts the WAL over anyway.
+      return !failed && !closed && lastWalBytes > restartBytes && copiedThrough !== commits
+    },
+    checkpointed() {
+      if (failed || closed) return Promise.resolve()
+      // The checkpoint that starts next (after the one running, if any) includes every commit so far.
+      const target = runs + 1
+      const done = new Promise<void>((resolve) => waiters.push({ run: target, resolve }))
+      // Someone waits on the thread: keep the process alive until it answers.
+      worker.ref()
+      pending = true
+      if (!running) {
+        if (timer) clearTimeout(timer)
+        run()
+      }
+      return done
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      if (timer) clearTimeout(timer)
+      releaseAll()
+      if (failed) return
+      // Referenced again while closing: awaiting an unreferenced thread would let the process exit mid-close.
+      worker.ref()
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+      worker.postMessage('close')
+      // A checkpoint in progress finishes first; never wait forever for a stuck thread.
+      let giveUp: NodeJS.Timeout | undefined
+      const timeout = new Promise<void>((resolve) => {
+        giveUp = setTimeout(resolve, 5000)
+      })
+      await Promise.race([exited, timeout])
+      clearTimeout(giveUp)
+      await worker.terminate()
+    },
+  }
+}

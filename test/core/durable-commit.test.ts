@@ -1,0 +1,151 @@
+/**
+ * Durability off the event loop: the WAL fsync runs on the thread pool and checkpoints on a worker thread,
+ * and still nothing is acknowledged before the commit that holds it is on disk.
+ */
+import { statSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import pino from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { openSqlite, type SqliteDatabase } from '../../src/db/sqlite.ts'
+import type { FsyncFn } from '../../src/db/wal-sync.ts'
+import { AppError } from '../../src/errors.ts'
+import { createSqliteInbox } from '../../src/inbox/sqlite-inbox.ts'
+import type { VerifiedEvent } from '../../src/providers/provider.ts'
+import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
+import { tempDir } from '../support/temp-dir.ts'
+
+const event = (id: string, payload: unknown = { id }): VerifiedEvent => ({
+  provider: 'stripe',
+  id,
+  type: 'test.event',
+  payload,
+})
+
+/** An fsync the test releases by hand; it records every call. */
+function gatedFsync() {
+  const calls: Array<{ release(): void; fail(err: Error): void }> = []
+  const fsync: FsyncFn = () =>
+    new Promise<void>((resolve, reject) => calls.push({ release: resolve, fail: reject }))
+  return { fsync, calls }
+}
+
+const tick = (ms = 20) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('durable commits', () => {
+  const cleanups: Array<() => Promise<void> | void> = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c()
+  })
+
+  function setup(options: Partial<Parameters<typeof openSqlite>[0]> = {}) {
+    const dir = tempDir('durable')
+    const path = join(dir.path, 'db.sqlite')
+    const db: SqliteDatabase = openSqlite({ path, synchronous: 'FULL', ...options })
+    const inbox = createSqliteInbox({
+      db,
+      registry: createHandlerRegistry([]),
+      log: pino({ level: 'silent' }),
+      handlerTimeoutMs: 5000,
+      maxAttempts: 5,
+    })
+    cleanups.push(async () => {
+      await db.close()
+      dir.remove()
+    })
+    return { db, inbox, path }
+  }
+
+  it('answers neither the delivery nor a duplicate of it before the WAL fsync of its commit completes', async () => {
+    const gate = gatedFsync()
+    const { db, inbox } = setup({ fsync: gate.fsync })
+    let answered = false
+    const first = inbox.receive(event('evt_1'), new Date()).then((o) => {
+      answered = true
+      return o
+    })
+    await tick()
+    // Committed (the read connection sees it) but not yet synced: no answer.
+    expect(db.reader.prepare("SELECT status FROM hookinbox_events WHERE event_id = 'evt_1'").get()).toEqual({
+      status: 'ignored',
+    })
+    expect(gate.calls).toHaveLength(1)
+    expect(answered).toBe(false)
+    let duplicateAnswered = false
+    const duplicate = inbox.receive(event('evt_1'), new Date()).then((o) => {
+      duplicateAnswered = true
+      return o
+    })
+    await tick()
+    expect(duplicateAnswered).toBe(false)
+
+    gate.calls[0]?.release()
+    expect(await first).toMatchObject({ status: 'ignored', duplicate: false })
+    expect(await duplicate).toMatchObject({ status: 'ignored', duplicate: true })
+  })
+
+  it('commits made while an fsync runs share the next one', async () => {
+    const gate = gatedFsync()
+    const { inbox } = setup({ fsync: gate.fsync })
+    const first = inbox.receive(event('a'), new Date())
+    await tick()
+    expect(gate.calls).toHaveLength(1)
+    // Three more commits land while the first sync is still running…
+    const later: Array<Promise<unknown>> = []
+    for (const id of ['b', 'c', 'd']) {
+      later.push(inbox.receive(event(id), new Date()))
+      await tick()
+    }
+    expect(gate.calls).toHaveLength(1)
+    gate.calls[0]?.release()
+    await first
+    await tick()
+    // …and one more fsync covers all three.
+    expect(gate.calls).toHaveLength(2)
+    gate.calls[1]?.release()
+    expect(await Promise.all(later)).toHaveLength(3)
+  })
+
+  it('refuses (503) the deliveries of a commit whose fsync failed, and goes on with the next', async () => {
+    const gate = gatedFsync()
+    const { inbox } = setup({ fsync: gate.fsync })
+    const failing = inbox.receive(event('lost'), new Date())
+    await tick()
+    gate.calls[0]?.fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }))
+    const err = await failing.catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(AppError)
+    expect(err).toMatchObject({ kind: 'storage_unavailable', status: 503 })
+
+    const next = inbox.receive(event('next'), new Date())
+    await tick()
+    gate.calls[1]?.release()
+    expect(await next).toMatchObject({ status: 'ignored', duplicate: false })
+  })
+
+  it('the writer never checkpoints; the checkpoint thread copies the WAL into the database, which starts over past its limit', async () => {
+    const limit = 256 * 1024
+    const { db, inbox, path } = setup({ checkpoint: { intervalMs: 5, restartBytes: limit } })
+    expect(db.writer.pragma('wal_autocheckpoint', { simple: true })).toBe(0)
+    const payload = { text: 'x'.repeat(1000) }
+    const before = statSync(path).size
+    // Steady load: the next deliveries always arrive before the last ones are answered.
+    const inFlight = new Set<Promise<unknown>>()
+    for (let i = 0; i < 2000; i++) {
+      const p = inbox.receive(event(`w${i}`, payload), new Date())
+      inFlight.add(p)
+      p.finally(() => inFlight.delete(p))
+      if (inFlight.size >= 50) await Promise.race(inFlight)
+    }
+    await Promise.all(inFlight)
+    await db.checkpointer?.checkpointed()
+    // 2,000 events of ~1 KB went through a WAL that started over whenever it passed its limit.
+    expect(statSync(path).size - before).toBeGreaterThan(2_000_000)
+    expect(statSync(`${path}-wal`).size).toBeLessThan(limit * 8)
+
+    await inbox.close()
+    await db.close()
+    const reopened = new Database(path, { readonly: true })
+    expect(reopened.prepare('SELECT count(*) AS n FROM hookinbox_events').get()).toEqual({ n: 2000 })
+    reopened.close()
+  })
+})
