@@ -50,9 +50,14 @@ export async function run(options: { dev: boolean }) {
     throw err
   }
   const log = createLogger(config.logLevel)
-  let service: Awaited<ReturnType<typeof startService>>
+  let service: Awaited<ReturnType<typeof startService>> | undefined
   try {
-    service = await startService(config, { log, ...(dev ? { dev } : {}) })
+    service = await startService(config, {
+      log,
+      ...(dev ? { dev } : {}),
+      // Durable commits are impossible from here on: stop, so the next start recovers the database from disk.
+      onFatal: () => stop('storage failure', 1),
+    })
   } catch (err) {
     if (err instanceof HandlerLoadError) {
       log.fatal({ file: err.file }, err.message)
@@ -67,10 +72,11 @@ export async function run(options: { dev: boolean }) {
     )
   }
 
-  const stop = (signal: string) => {
+  function stop(signal: string, code = 0) {
+    if (!service) process.exit(code)
     log.info({ signal }, 'stopping: no new connections; finishing in-flight deliveries')
     service.close().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (err) => {
         log.error({ err }, 'error while stopping')
         process.exit(1)

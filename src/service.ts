@@ -28,6 +28,8 @@ export interface StartOptions {
   paypal?: { ca?: string | Buffer; now?: () => Date }
   /** Development mode (`npm run dev` only): a trusted local PayPal key, and handler reloading. */
   dev?: { paypalKey?: { certUrl: string; publicKeyPem: string }; watchHandlers?: boolean }
+  /** The storage can no longer make commits durable; the process entry stops the service (see run.ts). */
+  onFatal?: (err: unknown) => void
 }
 
 export interface RunningService {
@@ -82,6 +84,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     log,
     ...(options.now ? { now: options.now } : {}),
     onBatch: (size) => metrics?.batch(size),
+    ...(options.onFatal ? { onFatal: options.onFatal } : {}),
   })
   try {
     const { inbox } = storage

@@ -33,6 +33,8 @@ export interface OpenStorageOptions {
   log: Logger
   now?: () => Date
   onBatch?: (size: number) => void
+  /** The database can no longer make commits durable (a failed fsync); the process should stop. */
+  onFatal?: (err: unknown) => void
 }
 
 const withTimeout = <T>(promise: Promise<T>, ms: number, fallback: T) =>
@@ -85,7 +87,18 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     }
   }
 
-  const db = openSqlite({ path: config.database.path, synchronous: config.database.synchronous })
+  const db = openSqlite({
+    path: config.database.path,
+    synchronous: config.database.synchronous,
+    log: options.log,
+    onSyncFailure(err) {
+      options.log.fatal(
+        { err },
+        'an fsync of the SQLite WAL failed: no commit can be made durable any more; every delivery is refused (503) and the service must restart',
+      )
+      options.onFatal?.(err)
+    },
+  })
   const inbox = createSqliteInbox({
     ...inboxOptions,
     db,
@@ -99,6 +112,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     reader: db.readerDb,
     tables: sqliteTables,
     async ready() {
+      if (db.walSync.failure !== undefined) return false
       return ((readyCheck.get() as { n: number }).n ?? 0) > 0
     },
     description: { database: 'sqlite', path: config.database.path, synchronous: config.database.synchronous },

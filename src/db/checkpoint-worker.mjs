@@ -21,12 +21,12 @@ parentPort.on('message', (message) => {
   try {
     // PASSIVE never takes the write lock: it copies what it can while the writer goes on.
     const [row] = db.pragma('wal_checkpoint(PASSIVE)')
-    const walFrames = Math.max(row.log, 0)
-    parentPort.postMessage({
-      ok: true,
-      walBytes: walFrames * pageSize,
-      caughtUp: row.checkpointed === row.log,
-    })
+    // busy: another connection was checkpointing (log and checkpointed are then -1); nothing is known.
+    if (row.busy !== 0 || row.log < 0) {
+      parentPort.postMessage({ ok: true, busy: true })
+      return
+    }
+    parentPort.postMessage({ ok: true, walBytes: row.log * pageSize, caughtUp: row.checkpointed === row.log })
   } catch (err) {
     parentPort.postMessage({ ok: false, error: err instanceof Error ? err.message : String(err) })
   }

@@ -103,25 +103,30 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
     timer.unref()
   }
 
-  worker.on('message', (m: { ok: boolean; walBytes?: number; caughtUp?: boolean; error?: string }) => {
-    running = false
-    if (m.ok) {
-      lastWalBytes = m.walBytes ?? 0
-      // Everything committed before this checkpoint started is in the database file now.
-      if (m.caughtUp) copiedThrough = commitsAtRun
-    } else {
-      // A busy database or a full disk: log and try again after the next commit.
-      options.log?.warn({ error: m.error }, 'a WAL checkpoint failed')
-    }
-    const done = runs
-    waiters = waiters.filter((w) => {
-      if (w.run > done) return true
-      w.resolve()
-      return false
-    })
-    if (waiters.length === 0 && !closed) worker.unref()
-    if (pending) schedule()
-  })
+  worker.on(
+    'message',
+    (m: { ok: boolean; busy?: boolean; walBytes?: number; caughtUp?: boolean; error?: string }) => {
+      running = false
+      if (m.busy) {
+        // Another connection held the checkpoint lock; try again after the next commit.
+      } else if (m.ok) {
+        lastWalBytes = m.walBytes ?? 0
+        // Everything committed before this checkpoint started is in the database file now.
+        if (m.caughtUp) copiedThrough = commitsAtRun
+      } else {
+        // A busy database or a full disk: log and try again after the next commit.
+        options.log?.warn({ error: m.error }, 'a WAL checkpoint failed')
+      }
+      const done = runs
+      waiters = waiters.filter((w) => {
+        if (w.run > done) return true
+        w.resolve()
+        return false
+      })
+      if (waiters.length === 0 && !closed) worker.unref()
+      if (pending) schedule()
+    },
+  )
   worker.on('error', fallBack)
   worker.on('exit', (code) => {
     if (!closed) fallBack(new Error(`the checkpoint thread exited with code ${code}`))

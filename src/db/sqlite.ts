@@ -6,7 +6,7 @@
  * The disk work of durability stays off the event loop: FULL's per-commit fsync of the WAL is done on the
  * thread pool (wal-sync.ts) and checkpoints on a worker thread (checkpointer.ts).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
@@ -39,6 +39,8 @@ export interface OpenSqliteOptions {
   busyTimeoutMs?: number
   /** Replaces the WAL fsync (tests pin it to prove nothing is answered before it). */
   fsync?: FsyncFn
+  /** Called once if an fsync of the WAL fails (from then on every commit is refused; see wal-sync.ts). */
+  onSyncFailure?: (err: unknown) => void
   /** Checkpoint thread settings; the defaults suit the service. */
   checkpoint?: { intervalMs?: number; restartBytes?: number }
   log?: Logger
@@ -48,7 +50,10 @@ export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
   if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true })
   const writer = new Database(options.path)
   try {
-    writer.pragma('journal_mode = WAL')
+    const mode = writer.pragma('journal_mode = WAL', { simple: true })
+    if (options.path !== ':memory:' && mode !== 'wal') {
+      throw new Error(`SQLite could not switch ${options.path} to WAL mode (journal_mode is ${String(mode)})`)
+    }
     // FULL only adds an fsync of the WAL to every COMMIT, on this thread; walSync does it off the event loop.
     writer.pragma('synchronous = NORMAL')
     writer.pragma('foreign_keys = ON')
@@ -66,15 +71,24 @@ export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
   let walSync = NO_WAL_SYNC
   let checkpointer: Checkpointer | undefined
   try {
+    // The file SQLite really opened (symlinks resolved): its WAL lies beside it, not beside the link.
+    const main = (writer.pragma('database_list') as Array<{ name: string; file: string }>).find(
+      (d) => d.name === 'main',
+    )
+    const file = main?.file || options.path
     if (!inMemory && options.synchronous === 'FULL') {
-      const walPath = `${options.path}-wal`
-      // SQLite creates it with the first connection in WAL mode; an empty file is a valid empty WAL.
-      if (!existsSync(walPath)) writeFileSync(walPath, '', { flag: 'a' })
-      walSync = createWalSync(walPath, options.fsync)
+      const walPath = `${file}-wal`
+      // SQLite created it when the writer first read in WAL mode (the migrations); syncing any other file
+      // would make FULL silently NORMAL.
+      if (!existsSync(walPath)) throw new Error(`SQLite's WAL file ${walPath} is missing`)
+      walSync = createWalSync(walPath, {
+        ...(options.fsync ? { fsync: options.fsync } : {}),
+        ...(options.onSyncFailure ? { onFailure: options.onSyncFailure } : {}),
+      })
     }
     if (!inMemory) {
       checkpointer = startCheckpointer({
-        path: options.path,
+        path: file,
         writer,
         log: options.log,
         ...options.checkpoint,

@@ -13,6 +13,12 @@
  *
  * The crash guarantees are FULL's: a killed process loses nothing committed (the OS has the pages); a power
  * loss may lose commits whose sync had not finished, and none of those was acknowledged.
+ *
+ * A failed fsync is final. Linux may already have dropped the pages it could not write, so a later fsync
+ * would succeed without them, and SQLite's WAL recovery stops at the first missing frame, taking every later
+ * commit with it. (SQLite's own FULL would have failed that COMMIT.) So from the first failure on, every
+ * commit is refused (503, the provider retries), `failure` says why, and `onFailure` runs once: the process
+ * entry stops the service so that SQLite recovers the database from disk at the next start.
  */
 import { closeSync, fsync, openSync } from 'node:fs'
 
@@ -21,7 +27,15 @@ export interface WalSync {
   afterCommit(): Promise<void>
   /** Undefined if every commit so far is on disk; else a promise that resolves when they all are. */
   settled(): Promise<void> | undefined
+  /** The fsync error that stopped durable commits, if one did. */
+  readonly failure: unknown
   close(): void
+}
+
+export interface WalSyncOptions {
+  fsync?: FsyncFn
+  /** Called once, on the first failed fsync. */
+  onFailure?: (err: unknown) => void
 }
 
 export type FsyncFn = (fd: number) => Promise<void>
@@ -33,13 +47,16 @@ const fsyncOnPool: FsyncFn = (fd) =>
 export const NO_WAL_SYNC: WalSync = {
   afterCommit: () => Promise.resolve(),
   settled: () => undefined,
+  failure: undefined,
   close() {},
 }
 
-export function createWalSync(walPath: string, doFsync: FsyncFn = fsyncOnPool): WalSync {
-  // The WAL exists once the database is in WAL mode and has been written (migrations); it is kept (and
-  // reused, never removed) while connections are open.
-  const fd = openSync(walPath, 'r')
+export function createWalSync(walPath: string, options: WalSyncOptions = {}): WalSync {
+  const doFsync = options.fsync ?? fsyncOnPool
+  // The WAL is kept (and reused, never removed) while connections are open. Opened for writing although
+  // nothing is written through it: Windows flushes only handles with write access.
+  const fd = openSync(walPath, 'r+')
+  let failure: unknown
   /** Commits reported so far, and how many of them are known to be on disk. */
   let committed = 0
   let synced = 0
@@ -47,6 +64,7 @@ export function createWalSync(walPath: string, doFsync: FsyncFn = fsyncOnPool): 
   const waiters: Array<{ upTo: number; resolve(): void; reject(err: unknown): void }> = []
 
   function wait(upTo: number): Promise<void> {
+    if (failure !== undefined) return Promise.reject(failure)
     const done = new Promise<void>((resolve, reject) => waiters.push({ upTo, resolve, reject }))
     startSync()
     return done
@@ -65,17 +83,22 @@ export function createWalSync(walPath: string, doFsync: FsyncFn = fsyncOnPool): 
         )
       },
       (err: unknown) => {
-        // The kernel may already have dropped the failed pages: these commits are not known durable, and their
-        // deliveries get a 503 (the provider retries). The next sync starts afresh.
+        failure ??= err
+        // Every waiter, not only this sync's: no later sync can be trusted either (see above).
         settle(
-          (w) => w.upTo <= target,
+          () => true,
           (w) => w.reject(err),
         )
+        try {
+          options.onFailure?.(err)
+        } catch {
+          // the callback's own failure changes nothing here
+        }
       },
     )
     syncing.finally(() => {
       syncing = undefined
-      startSync()
+      if (failure === undefined) startSync()
     })
   }
 
@@ -100,7 +123,11 @@ export function createWalSync(walPath: string, doFsync: FsyncFn = fsyncOnPool): 
       return wait(committed)
     },
     settled() {
+      if (failure !== undefined) return Promise.reject(failure)
       return synced >= committed ? undefined : wait(committed)
+    },
+    get failure() {
+      return failure
     },
     close() {
       closeSync(fd)

@@ -42,6 +42,22 @@ interface Job {
   reject(err: unknown): void
 }
 
+/** How long the writer waits for a checkpoint that lets the WAL start over. */
+const CHECKPOINT_WAIT_MS = 2000
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first; never rejects. */
+async function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms)
+  })
+  try {
+    await Promise.race([promise.catch(() => {}), deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** Resolves after the event loop has polled for I/O once (setImmediate), so waiting requests get read. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
@@ -114,6 +130,10 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       // is written at once.
       draining = nextTurn()
         .then(drain)
+        .catch((err: unknown) => {
+          // drain() answers every job itself; this only keeps an unforeseen throw from crashing the process.
+          log.error({ err }, 'the write loop failed')
+        })
         .finally(() => {
           draining = undefined
           // Work queued after the loop's last check, but before this callback, would otherwise wait forever.
@@ -172,8 +192,9 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       // better-sqlite3 commits synchronously, so no request was read while the last batch was written (and
       // the handlers of a batch rarely wait on I/O): let the event loop read what arrived meanwhile.
       if (!first) await nextTurn()
-      // A WAL past its limit starts over only if a transaction begins with all of it checkpointed.
-      if (db.checkpointer?.restartDue) await db.checkpointer.checkpointed()
+      // A WAL past its limit starts over only if a transaction begins with all of it checkpointed. Bounded: a
+      // checkpoint stuck on a hung disk must not stop the writes (the WAL then grows a while longer).
+      if (db.checkpointer?.restartDue) await withDeadline(db.checkpointer.checkpointed(), CHECKPOINT_WAIT_MS)
       const batch = queue.splice(0, maxBatch)
       const batchTasks = tasks.splice(0)
       try {
@@ -253,11 +274,18 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         for (const job of [...batch, ...batchTasks]) job.reject(storageError(err))
         continue
       }
-      db.checkpointer?.committed()
-      if (batch.length > 0) options.onBatch?.(batch.length)
+      // Registered at once (nothing may come between): duplicates read from the read connection can see this
+      // commit now, and must wait for its sync.
+      const durable = db.walSync.afterCommit()
+      try {
+        db.checkpointer?.committed()
+        if (batch.length > 0) options.onBatch?.(batch.length)
+      } catch (err) {
+        log.warn({ err }, 'a commit observer failed')
+      }
       // Answers go out once the commit is on disk (FULL), which happens off the event loop: meanwhile the
       // next batch is read and written, and commits that land during a sync share the next one.
-      db.walSync.afterCommit().then(
+      durable.then(
         () => {
           for (const t of taskResults) {
             if (t.ok) t.task.resolve(t.value)
@@ -367,7 +395,8 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       kick()
       while (draining) await draining
       // Answers of the last batches wait for their fsync; let them go out before the database closes.
-      await db.walSync.settled()?.catch(() => {})
+      const durable = db.walSync.settled()
+      if (durable) await withDeadline(durable, 10_000)
     },
   }
 }

@@ -9,7 +9,9 @@
  * dropped) and signs that text, so several different byte strings would pass under one signature. Here the
  * body must be strict UTF-8 (a BOM is kept), and the HMAC runs over exactly the bytes received. The header is
  * split as the package splits it (`,` then `=`, no trimming; the last `t` counts); a property test checks
- * both verifiers agree, with signatures made by the package (test/hostile/signature-properties.test.ts).
+ * both verifiers agree, with signatures made by the package (test/hostile/signature-properties.test.ts). One
+ * known difference: an empty `v1` item (`v1=` or a bare `v1`) makes the package throw whatever else the
+ * header holds; here it is simply no match, and another `v1` may still verify.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors.ts'
@@ -55,6 +57,8 @@ function signedWith(secret: string, timestamp: number, body: Uint8Array, signatu
 
 export function createStripeProvider(options: StripeProviderOptions): Provider {
   if (options.secrets.length === 0) throw new Error('Stripe needs at least one webhook secret')
+  // An empty key signs anything anyone can compute.
+  if (options.secrets.some((s) => s.trim() === '')) throw new Error('a Stripe webhook secret is empty')
   return {
     name: 'stripe',
     async verify(delivery: RawDelivery): Promise<VerifiedEvent[]> {

@@ -2,7 +2,7 @@
  * Durability off the event loop: the WAL fsync runs on the thread pool and checkpoints on a worker thread,
  * and still nothing is acknowledged before the commit that holds it is on disk.
  */
-import { statSync } from 'node:fs'
+import { existsSync, mkdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import pino from 'pino'
@@ -106,20 +106,56 @@ describe('durable commits', () => {
     expect(await Promise.all(later)).toHaveLength(3)
   })
 
-  it('refuses (503) the deliveries of a commit whose fsync failed, and goes on with the next', async () => {
+  it('from a failed fsync on, refuses (503) every delivery, duplicates included, and reports it once', async () => {
     const gate = gatedFsync()
-    const { inbox } = setup({ fsync: gate.fsync })
+    const failures: unknown[] = []
+    const { inbox, db } = setup({ fsync: gate.fsync, onSyncFailure: (err) => failures.push(err) })
+    const committedBefore = inbox.receive(event('before'), new Date())
+    await tick()
+    gate.calls[0]?.release()
+    await committedBefore
+
     const failing = inbox.receive(event('lost'), new Date())
     await tick()
-    gate.calls[0]?.fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }))
-    const err = await failing.catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(AppError)
-    expect(err).toMatchObject({ kind: 'storage_unavailable', status: 503 })
+    gate.calls[1]?.fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }))
+    expect(await failing.catch((e: unknown) => e)).toMatchObject({ kind: 'storage_unavailable', status: 503 })
+    expect(failures).toHaveLength(1)
+    expect(db.walSync.failure).toBeDefined()
 
-    const next = inbox.receive(event('next'), new Date())
-    await tick()
-    gate.calls[1]?.release()
-    expect(await next).toMatchObject({ status: 'ignored', duplicate: false })
+    // A later fsync could succeed without the pages the failed one lost: nothing is acknowledged any more,
+    // neither new events nor duplicates (not even of an event synced before the failure).
+    for (const id of ['next', 'lost', 'before']) {
+      const err = await inbox.receive(event(id), new Date()).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(AppError)
+      expect(err).toMatchObject({ kind: 'storage_unavailable' })
+    }
+    expect(gate.calls).toHaveLength(2)
+    expect(failures).toHaveLength(1)
+  })
+
+  it('syncs the WAL of the file SQLite opened when the configured path is a symlink', async () => {
+    const dir = tempDir('durable-link')
+    const real = join(dir.path, 'real')
+    mkdirSync(real)
+    writeFileSync(join(real, 'db.sqlite'), '')
+    const link = join(dir.path, 'link.sqlite')
+    symlinkSync(join(real, 'db.sqlite'), link)
+    const synced: string[] = []
+    const db = openSqlite({
+      path: link,
+      synchronous: 'FULL',
+      fsync: async (fd) => {
+        synced.push(readlinkSync(`/proc/self/fd/${fd}`))
+      },
+    })
+    cleanups.push(async () => {
+      await db.close()
+      dir.remove()
+    })
+    db.writer.exec('CREATE TABLE t (x)')
+    await db.walSync.afterCommit()
+    expect(synced).toEqual([join(real, 'db.sqlite-wal')])
+    expect(existsSync(`${link}-wal`)).toBe(false)
   })
 
   it('the writer never checkpoints; the checkpoint thread copies the WAL into the database, which starts over past its limit', async () => {
