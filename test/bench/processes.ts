@@ -214,9 +214,20 @@ export async function spawnChild(options: SpawnOptions): Promise<Child> {
   }
 }
 
-/** `node --import tsx src/server.ts`, exactly what `npm start` runs, plus extra node flags (profiling). */
+/** The node flags of `npm start` (read from package.json), so the bench measures the service as users start it. */
+export const START_NODE_FLAGS: string[] = (() => {
+  const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>
+  }
+  const words = (pkg.scripts.start ?? '').split(/\s+/)
+  const end = words.indexOf('--import')
+  if (words[0] !== 'node' || end < 0) throw new Error(`unexpected start script: ${pkg.scripts.start}`)
+  return words.slice(1, end)
+})()
+
+/** `node <start flags> --import tsx src/server.ts`, exactly what `npm start` runs, plus extra flags (profiling). */
 export function serviceArgs(nodeFlags: string[] = []): string[] {
-  return [...nodeFlags, '--import', 'tsx', join(PROJECT_ROOT, 'src', 'server.ts')]
+  return [...START_NODE_FLAGS, ...nodeFlags, '--import', 'tsx', join(PROJECT_ROOT, 'src', 'server.ts')]
 }
 
 export function benchScriptArgs(script: string): string[] {

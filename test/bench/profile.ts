@@ -5,7 +5,8 @@
  *
  * Self time of a sample goes to the function on top of the stack. V8 does not give C++ callbacks a frame of
  * their own: time inside a better-sqlite3 statement (including the fsync of a COMMIT) or an HMAC update is
- * charged to the JavaScript function that called it. So SQLite work run directly from src/inbox/*.ts counts
+ * charged to the JavaScript function that called it. Statements the inbox runs through
+ * src/db/compiled-statement.ts count as SQLite; BEGIN/SAVEPOINT/COMMIT run directly from src/inbox/*.ts count
  * as "hookinbox src" here; read the top functions list with that in mind. Built-ins V8 does show (JSON
  * parse/stringify, writev, …) appear with no script URL and are charged to their caller's bucket.
  */
@@ -61,7 +62,11 @@ function classify(frame: CallFrame, caller: CallFrame | undefined): { bucket: Bu
   if (name === 'JSON.parse' || name === 'JSON.stringify') return { bucket: 'JSON' }
   if (has(url, '/node_modules/stripe/', 'node:internal/crypto', 'node:crypto'))
     return { bucket: 'verification' }
-  if (has(url, '/node_modules/better-sqlite3/', '/node_modules/drizzle-orm/')) return { bucket: 'SQLite' }
+  // compiled-statement.ts is the one place the inbox calls into better-sqlite3: its frames are SQLite's work.
+  if (
+    has(url, '/node_modules/better-sqlite3/', '/node_modules/drizzle-orm/', '/src/db/compiled-statement.ts')
+  )
+    return { bucket: 'SQLite' }
   if (
     has(url, '/node_modules/pino', '/node_modules/sonic-boom/', '/node_modules/thread-stream/', 'fast-redact')
   )

@@ -9,7 +9,7 @@ import type { AdminLatency } from './admin-latency.ts'
 import type { RaceResult } from './comparisons.ts'
 import type { BenchOptions } from './options.ts'
 import { formatPgCheck } from './postgres-runs.ts'
-import { RESULTS_DIR } from './processes.ts'
+import { RESULTS_DIR, START_NODE_FLAGS } from './processes.ts'
 import type { ScaleDb } from './scale-db.ts'
 import type { RunResult } from './scenarios.ts'
 
@@ -218,7 +218,7 @@ export function writeReport(report: BenchReport): string {
 
 export function conditions(options: BenchOptions): string[] {
   return [
-    'service: node --import tsx src/server.ts, a fresh process and SQLite file per scenario, LOG_LEVEL=warn (an info line per delivery would dominate)',
+    `service: node ${START_NODE_FLAGS.join(' ')} --import tsx src/server.ts (npm start), a fresh process and SQLite file per scenario, LOG_LEVEL=warn (an info line per delivery would dominate)`,
     `Stripe requests signed before the clock with one timestamp; servers run with STRIPE_TOLERANCE_SECONDS=86400`,
     `load: autocannon in the bench process, ${options.connections} connections, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured per run, loopback; the load generator shares the CPU with the server`,
     'latency: per response, all statuses, fractional ms; peak RSS: VmHWM of the server process (and VmRSS sampled every 100 ms)',
