@@ -9,6 +9,7 @@ import { createEventHistory } from './admin/event-history.ts'
 import { createApp } from './app.ts'
 import type { Config } from './config.ts'
 import { createDbCertCache } from './db/paypal-cert-store.ts'
+import type { FsyncFn } from './db/wal-sync.ts'
 import { createLogger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { createAdyenProvider } from './providers/adyen.ts'
@@ -30,6 +31,8 @@ export interface StartOptions {
   dev?: { paypalKey?: { certUrl: string; publicKeyPem: string }; watchHandlers?: boolean }
   /** The storage can no longer make commits durable; the process entry stops the service (see run.ts). */
   onFatal?: (err: unknown) => void
+  /** Tests: replaces the fsync of SQLite's WAL (see db/wal-sync.ts), as the clock is replaced. */
+  walFsync?: FsyncFn
 }
 
 export interface RunningService {
@@ -85,6 +88,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     ...(options.now ? { now: options.now } : {}),
     onBatch: (size) => metrics?.batch(size),
     ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+    ...(options.walFsync ? { walFsync: options.walFsync } : {}),
   })
   try {
     const { inbox } = storage

@@ -8,6 +8,7 @@ import { openPostgres } from './db/postgres.ts'
 import { openSqlite, type SqliteDatabase } from './db/sqlite.ts'
 import { backfillStatusCounts } from './db/status-counts.ts'
 import { pgTables, sqliteTables, type Tables } from './db/tables.ts'
+import type { FsyncFn } from './db/wal-sync.ts'
 import type { QueryDb, StorageInbox } from './inbox/inbox.ts'
 import { createPgInbox } from './inbox/pg-inbox.ts'
 import { createSqliteInbox } from './inbox/sqlite-inbox.ts'
@@ -35,6 +36,8 @@ export interface OpenStorageOptions {
   onBatch?: (size: number) => void
   /** The database can no longer make commits durable (a failed fsync); the process should stop. */
   onFatal?: (err: unknown) => void
+  /** Tests: replaces the WAL fsync. */
+  walFsync?: FsyncFn
 }
 
 const withTimeout = <T>(promise: Promise<T>, ms: number, fallback: T) =>
@@ -91,6 +94,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     path: config.database.path,
     synchronous: config.database.synchronous,
     log: options.log,
+    ...(options.walFsync ? { fsync: options.walFsync } : {}),
     onSyncFailure(err) {
       options.log.fatal(
         { err },

@@ -13,7 +13,9 @@ import { AppError } from '../../src/errors.ts'
 import { createSqliteInbox } from '../../src/inbox/sqlite-inbox.ts'
 import type { VerifiedEvent } from '../../src/providers/provider.ts'
 import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
+import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { tempDir } from '../support/temp-dir.ts'
+import { startTestService } from '../support/test-service.ts'
 
 const event = (id: string, payload: unknown = { id }): VerifiedEvent => ({
   provider: 'stripe',
@@ -183,5 +185,39 @@ describe('durable commits', () => {
     const reopened = new Database(path, { readonly: true })
     expect(reopened.prepare('SELECT count(*) AS n FROM hookinbox_events').get()).toEqual({ n: 2000 })
     reopened.close()
+  })
+})
+
+describe('a failed fsync, over HTTP', () => {
+  it('answers every later delivery 503, takes /readyz down and asks the process to stop, once', async () => {
+    let failNext = false
+    const fatal: unknown[] = []
+    const svc = await startTestService({
+      walFsync: async () => {
+        if (failNext) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })
+      },
+      onFatal: (err) => fatal.push(err),
+    })
+    try {
+      const first = stripeEvent()
+      expect((await postStripe(svc.url, first)).status).toBe(200)
+      expect((await fetch(`${svc.url}/readyz`)).status).toBe(200)
+
+      failNext = true
+      const lost = await postStripe(svc.url, stripeEvent())
+      expect(lost.status).toBe(503)
+      expect(lost.body).toMatchObject({ error: expect.any(String) })
+      expect(JSON.stringify(lost.body)).not.toContain('EIO')
+      failNext = false
+
+      // Nothing is acknowledged any more: not a new event, not a duplicate of one synced before.
+      expect((await postStripe(svc.url, stripeEvent())).status).toBe(503)
+      expect((await postStripe(svc.url, first)).status).toBe(503)
+      expect((await fetch(`${svc.url}/readyz`)).status).toBe(503)
+      expect(fatal).toHaveLength(1)
+      expect(svc.logs.join('')).toContain('an fsync of the SQLite WAL failed')
+    } finally {
+      await svc.dispose()
+    }
   })
 })

@@ -51,6 +51,8 @@ export interface TestServiceOptions {
   dir?: string
   now?: () => Date
   paypal?: StartOptions['paypal']
+  walFsync?: StartOptions['walFsync']
+  onFatal?: StartOptions['onFatal']
   /** With `dir`: whether dispose() deletes it (a restarted service inherits its folder). */
   ownDir?: boolean
 }
@@ -99,6 +101,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     log,
     ...(options.now ? { now: options.now } : {}),
     ...(options.paypal ? { paypal: options.paypal } : {}),
+    ...(options.walFsync ? { walFsync: options.walFsync } : {}),
+    ...(options.onFatal ? { onFatal: options.onFatal } : {}),
   })
   let stopped = false
   const self: TestService = {
