@@ -36,6 +36,8 @@ export interface CheckpointerOptions {
   path: string
   writer: Database.Database
   log?: Logger | undefined
+  /** The thread's script (tests give one that fails, to see the writer take checkpoints back). */
+  workerUrl?: URL
   intervalMs?: number
   restartBytes?: number
   busyTimeoutMs?: number
@@ -46,7 +48,7 @@ const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000
 export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
   const intervalMs = options.intervalMs ?? 250
   const restartBytes = options.restartBytes ?? 64 * 1024 * 1024
-  const worker = new Worker(new URL('./checkpoint-worker.mjs', import.meta.url), {
+  const worker = new Worker(options.workerUrl ?? new URL('./checkpoint-worker.mjs', import.meta.url), {
     workerData: { path: options.path, busyTimeoutMs: options.busyTimeoutMs ?? 1000 },
     // Not the parent's flags (a loader, --cpu-prof): the worker is plain JavaScript.
     execArgv: [],

@@ -4,9 +4,11 @@
  */
 import { existsSync, mkdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import Database from 'better-sqlite3'
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
+import { startCheckpointer } from '../../src/db/checkpointer.ts'
 import { openSqlite, type SqliteDatabase } from '../../src/db/sqlite.ts'
 import type { FsyncFn } from '../../src/db/wal-sync.ts'
 import { AppError } from '../../src/errors.ts'
@@ -218,6 +220,35 @@ describe('a failed fsync, over HTTP', () => {
       expect(svc.logs.join('')).toContain('an fsync of the SQLite WAL failed')
     } finally {
       await svc.dispose()
+    }
+  })
+})
+
+describe('the checkpoint thread failing', () => {
+  it('hands checkpoints back to the writer, so the WAL never grows without bound', async () => {
+    const dir = tempDir('ckpt-fail')
+    const failing = join(dir.path, 'failing-worker.mjs')
+    writeFileSync(failing, "throw new Error('the checkpoint thread could not start')\n")
+    const db = openSqlite({ path: join(dir.path, 'db.sqlite'), synchronous: 'FULL' })
+    const logged: unknown[] = []
+    const checkpointer = startCheckpointer({
+      path: db.path,
+      writer: db.writer,
+      workerUrl: pathToFileURL(failing),
+      log: { error: (o: unknown) => logged.push(o), warn() {} } as unknown as Logger,
+    })
+    try {
+      expect(db.writer.pragma('wal_autocheckpoint', { simple: true })).toBe(0)
+      for (let i = 0; i < 100 && logged.length === 0; i++) await tick(20)
+      expect(logged).toHaveLength(1)
+      expect(db.writer.pragma('wal_autocheckpoint', { simple: true })).toBe(1000)
+      expect(checkpointer.restartDue).toBe(false)
+      // Waiting on it never hangs.
+      await checkpointer.checkpointed()
+    } finally {
+      await checkpointer.close()
+      await db.close()
+      dir.remove()
     }
   })
 })
