@@ -13,6 +13,7 @@ import type { QueryDb, StorageInbox } from './inbox/inbox.ts'
 import { createPgInbox } from './inbox/pg-inbox.ts'
 import { createSqliteInbox } from './inbox/sqlite-inbox.ts'
 import type { HandlerRegistry } from './registry/handler-registry.ts'
+import { waitAtMost } from './wait-at-most.ts'
 
 export interface Storage {
   dialect: 'sqlite' | 'postgres'
@@ -39,9 +40,6 @@ export interface OpenStorageOptions {
   /** Tests: replaces the WAL fsync. */
   walFsync?: FsyncFn
 }
-
-const withTimeout = <T>(promise: Promise<T>, ms: number, fallback: T) =>
-  Promise.race([promise, new Promise<T>((resolve) => setTimeout(() => resolve(fallback), ms).unref())])
 
 function redact(url: string): string {
   try {
@@ -75,7 +73,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
           .query(`SELECT 1 FROM "${database.schema.replace(/"/g, '""')}"."__drizzle_migrations" LIMIT 1`)
           .then((r) => r.rowCount === 1)
           .catch(() => false)
-        return withTimeout(check, 2000, false)
+        return waitAtMost(check, 2000, false)
       },
       description: {
         database: 'postgres',

@@ -19,6 +19,7 @@
 import { Worker } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
+import { waitAtMost } from '../wait-at-most.ts'
 
 export interface Checkpointer {
   /** Tells the checkpointer the writer committed; a checkpoint follows within `intervalMs`. */
@@ -173,12 +174,7 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
       worker.postMessage('close')
       // A checkpoint in progress finishes first; never wait forever for a stuck thread.
-      let giveUp: NodeJS.Timeout | undefined
-      const timeout = new Promise<void>((resolve) => {
-        giveUp = setTimeout(resolve, 5000)
-      })
-      await Promise.race([exited, timeout])
-      clearTimeout(giveUp)
+      await waitAtMost(exited, 5000, undefined)
       await worker.terminate()
     },
   }

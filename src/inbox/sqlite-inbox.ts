@@ -17,6 +17,7 @@ import { compileStatement } from '../db/compiled-statement.ts'
 import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError } from '../errors.ts'
+import { waitAtMost } from '../wait-at-most.ts'
 import {
   duplicateOutcome,
   type Outcome,
@@ -48,19 +49,6 @@ interface Job {
 
 /** How long the writer waits for a checkpoint that lets the WAL start over. */
 const CHECKPOINT_WAIT_MS = 2000
-
-/** Resolves when `promise` settles or after `ms`, whichever comes first; never rejects. */
-async function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms)
-  })
-  try {
-    await Promise.race([promise.catch(() => {}), deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** Resolves after the event loop has polled for I/O once (setImmediate), so waiting requests get read. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
@@ -198,7 +186,9 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       if (!first) await nextTurn()
       // A WAL past its limit starts over only if a transaction begins with all of it checkpointed. Bounded: a
       // checkpoint stuck on a hung disk must not stop the writes (the WAL then grows a while longer).
-      if (db.checkpointer?.restartDue) await withDeadline(db.checkpointer.checkpointed(), CHECKPOINT_WAIT_MS)
+      if (db.checkpointer?.restartDue) {
+        await waitAtMost(db.checkpointer.checkpointed(), CHECKPOINT_WAIT_MS, undefined)
+      }
       const batch = queue.splice(0, maxBatch)
       const batchTasks = tasks.splice(0)
       try {
@@ -400,7 +390,12 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       while (draining) await draining
       // Answers of the last batches wait for their fsync; let them go out before the database closes.
       const durable = db.walSync.settled()
-      if (durable) await withDeadline(durable, 10_000)
+      if (durable)
+        await waitAtMost(
+          durable.catch(() => {}),
+          10_000,
+          undefined,
+        )
     },
   }
 }
