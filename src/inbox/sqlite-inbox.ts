@@ -80,16 +80,6 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
     db.reader,
     db.readerDb.select({ status: events.status, attempts: events.attempts }).from(events).where(byKey),
   )
-  const touch = compileStatement<{ provider: string; eventId: string; count: number; lastSeenAt: number }>(
-    writer,
-    w
-      .update(events)
-      .set({
-        duplicates: sql`${events.duplicates} + ${sql.placeholder('count')}`,
-        lastSeenAt: sql`${sql.placeholder('lastSeenAt')}`,
-      })
-      .where(byKey),
-  )
 
   const queue: Job[] = []
   const tasks: Task[] = []
@@ -158,7 +148,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
 
   async function flushNotes() {
     for (const t of notes.sightings.values()) {
-      touch.run({ provider: t.provider, eventId: t.eventId, count: t.count, lastSeenAt: t.at.getTime() })
+      store.addSightings(t.provider, t.eventId, t.count, t.at)
     }
     for (const r of notes.rejections.values()) {
       w.insert(rejections)

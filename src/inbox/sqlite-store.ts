@@ -24,6 +24,8 @@ import { revocableClient } from './revocable-client.ts'
 export const EVENT_SAVEPOINT = 'hookinbox_event'
 
 export interface SqliteEventStore extends EventStore {
+  /** Counts `count` duplicate sightings on the row at once (`touch` is one); the last at `at`. */
+  addSightings(provider: string, eventId: string, count: number, at: Date): void
   /** The current event's savepoint was released: its count changes join the batch's. */
   keepCounts(): void
   /** The current event's savepoint was rolled back: forget its count changes. */
@@ -81,11 +83,11 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
       .set(eventValues)
       .where(eq(events.seq, p('seq'))),
   )
-  const touch = compileStatement<{ provider: string; eventId: string; at: number }>(
+  const touch = compileStatement<{ provider: string; eventId: string; count: number; at: number }>(
     writer,
     w
       .update(events)
-      .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: ps('at') })
+      .set({ duplicates: sql`${events.duplicates} + ${p('count')}`, lastSeenAt: ps('at') })
       .where(byKey),
   )
   const addAttempt = compileStatement<Record<string, unknown>>(
@@ -162,7 +164,10 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
       return findRow(provider, eventId)
     },
     async touch(provider, eventId, at) {
-      touch.run({ provider, eventId, at: at.getTime() })
+      touch.run({ provider, eventId, count: 1, at: at.getTime() })
+    },
+    addSightings(provider, eventId, count, at) {
+      touch.run({ provider, eventId, count, at: at.getTime() })
     },
     async insert(event, v) {
       const { lastInsertRowid } = insert.run({
