@@ -224,31 +224,9 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         // batch wrote so far will commit, and no delivery of it may be acknowledged.
         if (!writer.inTransaction) lost = true
       }
-      if (!lost) {
-        try {
-          store.writeCounts()
-        } catch (err) {
-          log.error({ err }, 'could not write the status counts; the batch is rolled back')
-          try {
-            if (writer.inTransaction) rollback.run()
-          } catch {
-            // the connection is unusable; the next BEGIN will report it
-          }
-          store.resetCounts()
-          for (const job of [...batch, ...batchTasks]) job.reject(storageError(err))
-          continue
-        }
-      }
-      if (lost) {
-        store.resetCounts()
-        log.error('the write transaction was rolled back by SQLite; the whole batch is refused')
-        for (const job of [...batch, ...batchTasks]) job.reject(storageError(new Error('transaction lost')))
-        continue
-      }
-      try {
-        commit.run()
-      } catch (err) {
-        log.error({ err }, 'commit failed; the batch is rolled back')
+      // What is left of the transaction is rolled back (SQLite may have done it already) and nothing of the
+      // batch is acknowledged.
+      const refuseBatch = (err: unknown) => {
         store.resetCounts()
         try {
           if (writer.inTransaction) rollback.run()
@@ -256,6 +234,18 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
           // the connection is unusable; the next BEGIN will report it
         }
         for (const job of [...batch, ...batchTasks]) job.reject(storageError(err))
+      }
+      if (lost) {
+        log.error('the write transaction was rolled back by SQLite; the whole batch is refused')
+        refuseBatch(new Error('transaction lost'))
+        continue
+      }
+      try {
+        store.writeCounts()
+        commit.run()
+      } catch (err) {
+        log.error({ err }, 'could not write the status counts or commit; the batch is rolled back')
+        refuseBatch(err)
         continue
       }
       // Registered at once (nothing may come between): duplicates read from the read connection can see this
