@@ -19,8 +19,6 @@ export interface CompiledStatement<Values extends Record<string, unknown>> {
   run(values: Values): Database.RunResult
   /** The first row as an array of column values, or undefined. */
   get(values: Values): unknown[] | undefined
-  /** The SQL Drizzle generated, for logs and tests. */
-  readonly sql: string
 }
 
 interface Compilable extends SQLWrapper {
@@ -62,7 +60,6 @@ export function compileStatement<Values extends Record<string, unknown>>(
   }
   const reader = statement.reader ? statement.raw(true) : undefined
   return {
-    sql,
     run: (values) => statement.run(...bind(values)),
     get: (values) => {
       if (!reader) throw new Error('get() on a statement that returns no rows')

@@ -47,11 +47,12 @@ export interface OpenSqliteOptions {
 }
 
 export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
-  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true })
+  const inMemory = options.path === ':memory:'
+  if (!inMemory) mkdirSync(dirname(options.path), { recursive: true })
   const writer = new Database(options.path)
   try {
     const mode = writer.pragma('journal_mode = WAL', { simple: true })
-    if (options.path !== ':memory:' && mode !== 'wal') {
+    if (!inMemory && mode !== 'wal') {
       throw new Error(`SQLite could not switch ${options.path} to WAL mode (journal_mode is ${String(mode)})`)
     }
     // FULL only adds an fsync of the WAL to every COMMIT, on this thread; walSync does it off the event loop.
@@ -67,7 +68,6 @@ export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
   }
   const reader = new Database(options.path, { readonly: true, fileMustExist: true })
   reader.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 200}`)
-  const inMemory = options.path === ':memory:'
   let walSync = NO_WAL_SYNC
   let checkpointer: Checkpointer | undefined
   try {

@@ -77,18 +77,13 @@ export function createWalSync(walPath: string, options: WalSyncOptions = {}): Wa
     syncing = doFsync(fd).then(
       () => {
         synced = Math.max(synced, target)
-        settle(
-          (w) => w.upTo <= target,
-          (w) => w.resolve(),
-        )
+        // Waiters are pushed with non-decreasing `upTo` (the commit count only grows): the covered ones lead.
+        while ((waiters[0]?.upTo ?? Number.POSITIVE_INFINITY) <= target) waiters.shift()?.resolve()
       },
       (err: unknown) => {
         failure ??= err
         // Every waiter, not only this sync's: no later sync can be trusted either (see above).
-        settle(
-          () => true,
-          (w) => w.reject(err),
-        )
+        for (const w of waiters.splice(0)) w.reject(err)
         try {
           options.onFailure?.(err)
         } catch {
@@ -100,21 +95,6 @@ export function createWalSync(walPath: string, options: WalSyncOptions = {}): Wa
       syncing = undefined
       if (failure === undefined) startSync()
     })
-  }
-
-  function settle(
-    match: (w: (typeof waiters)[number]) => boolean,
-    action: (w: (typeof waiters)[number]) => void,
-  ) {
-    for (let i = 0; i < waiters.length; ) {
-      const w = waiters[i] as (typeof waiters)[number]
-      if (match(w)) {
-        waiters.splice(i, 1)
-        action(w)
-      } else {
-        i++
-      }
-    }
   }
 
   return {
