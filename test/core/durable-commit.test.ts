@@ -6,15 +6,14 @@ import { existsSync, mkdirSync, readlinkSync, statSync, symlinkSync, writeFileSy
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import Database from 'better-sqlite3'
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startCheckpointer } from '../../src/db/checkpointer.ts'
-import { openSqlite, type SqliteDatabase } from '../../src/db/sqlite.ts'
+import { type OpenSqliteOptions, openSqlite } from '../../src/db/sqlite.ts'
 import type { FsyncFn } from '../../src/db/wal-sync.ts'
 import { AppError } from '../../src/errors.ts'
-import { createSqliteInbox } from '../../src/inbox/sqlite-inbox.ts'
 import type { VerifiedEvent } from '../../src/providers/provider.ts'
-import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
+import { openTestInbox } from '../support/sqlite-inbox.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { tempDir } from '../support/temp-dir.ts'
 import { startTestService } from '../support/test-service.ts'
@@ -42,21 +41,9 @@ describe('durable commits', () => {
     for (const c of cleanups.splice(0)) await c()
   })
 
-  function setup(options: Partial<Parameters<typeof openSqlite>[0]> = {}) {
-    const dir = tempDir('durable')
-    const path = join(dir.path, 'db.sqlite')
-    const db: SqliteDatabase = openSqlite({ path, synchronous: 'FULL', ...options })
-    const inbox = createSqliteInbox({
-      db,
-      registry: createHandlerRegistry([]),
-      log: pino({ level: 'silent' }),
-      handlerTimeoutMs: 5000,
-      maxAttempts: 5,
-    })
-    cleanups.push(async () => {
-      await db.close()
-      dir.remove()
-    })
+  function setup(sqlite: Partial<OpenSqliteOptions> = {}) {
+    const { db, inbox, path, dispose } = openTestInbox({ sqlite })
+    cleanups.push(dispose)
     return { db, inbox, path }
   }
 

@@ -1,13 +1,9 @@
-import { join } from 'node:path'
 import { sql } from 'drizzle-orm'
-import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { openSqlite, type SqliteDatabase } from '../../src/db/sqlite.ts'
+import type { SqliteDatabase } from '../../src/db/sqlite.ts'
 import type { Handler } from '../../src/handlers.ts'
-import { createSqliteInbox } from '../../src/inbox/sqlite-inbox.ts'
 import type { VerifiedEvent } from '../../src/providers/provider.ts'
-import { createHandlerRegistry, type LoadedHandler } from '../../src/registry/handler-registry.ts'
-import { tempDir } from '../support/temp-dir.ts'
+import { openTestInbox } from '../support/sqlite-inbox.ts'
 import { EFFECTS_TABLE_SQL } from '../support/test-service.ts'
 
 const event = (id: string, type: string): VerifiedEvent => ({
@@ -40,25 +36,10 @@ describe('group commit', () => {
   })
 
   function setup(handlers: Handler[]) {
-    const dir = tempDir('group')
-    const db: SqliteDatabase = openSqlite({ path: join(dir.path, 'db.sqlite'), synchronous: 'FULL' })
-    db.writer.exec(EFFECTS_TABLE_SQL)
-    cleanups.push(async () => {
-      await db.close()
-      dir.remove()
-    })
     const batches: number[] = []
-    const loaded = handlers.map(
-      (h, i) => ({ ...h, name: h.name ?? `h${i}`, file: 'inline' }) as LoadedHandler,
-    )
-    const inbox = createSqliteInbox({
-      db,
-      registry: createHandlerRegistry(loaded),
-      log: pino({ level: 'silent' }),
-      handlerTimeoutMs: 5000,
-      maxAttempts: 5,
-      onBatch: (n) => batches.push(n),
-    })
+    const { db, inbox, dispose } = openTestInbox({ handlers, onBatch: (n) => batches.push(n) })
+    db.writer.exec(EFFECTS_TABLE_SQL)
+    cleanups.push(dispose)
     return { db, inbox, batches }
   }
 
