@@ -8,9 +8,9 @@ import { AppError } from '../errors.ts'
 import type { HandlerEvent } from '../handlers.ts'
 import type { ProviderName, VerifiedEvent } from '../providers/provider.ts'
 import type { HandlerRegistry } from '../registry/handler-registry.ts'
+import { AttemptScope } from './attempt-scope.ts'
 import type { EventStore, EventUpdate, NewEvent, StoredEvent } from './event-store.ts'
 import { type Outcome, SETTLED_STATUSES } from './inbox.ts'
-import { RevokedTransactionError } from './revocable-client.ts'
 import { HandlerFailure, runHandlers } from './run-handlers.ts'
 
 export type Work =
@@ -112,52 +112,27 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
   let error: string | undefined
 
   await store.markHandlers()
-  let handle: ReturnType<EventStore['handlerTx']> | undefined
-  let eventLog: Logger | undefined
-  let revoked = false
-  const revoke = () => {
-    revoked = true
-    handle?.revoke()
-  }
+  const scope = new AttemptScope(store, deps.log, provider, eventId, type)
   try {
     ran = await runHandlers({
       event: handlerEvent,
       handlers: deps.registry.match(provider, type),
-      tx: () => {
-        if (revoked) throw new RevokedTransactionError()
-        handle ??= store.handlerTx()
-        return handle.tx
-      },
-      log: () => {
-        eventLog ??= deps.log.child({ provider, eventId, type })
-        return eventLog
-      },
+      scope,
       attempt,
       trigger: work.kind,
       dialect: store.dialect,
-      isStale: async (objectKey, occurredAt) => {
-        if (revoked) throw new RevokedTransactionError()
-        if (
-          typeof objectKey !== 'string' ||
-          objectKey.length === 0 ||
-          Number.isNaN(occurredAt?.getTime?.())
-        ) {
-          throw new TypeError('ctx.isStale(objectKey, occurredAt) needs a non-empty string and a valid Date')
-        }
-        return store.isStale(provider, objectKey, occurredAt, eventId)
-      },
       timeoutMs: deps.handlerTimeoutMs,
     })
     status = ran.length > 0 ? 'processed' : 'ignored'
   } catch (err) {
     if (!(err instanceof HandlerFailure)) throw err
-    revoke()
+    scope.revoke()
     // Undo everything the handlers wrote, then record the failure in a separate write.
     await store.undoHandlers()
     status = err.permanent || attempt >= deps.maxAttempts ? 'parked' : 'failed'
     error = err.message.slice(0, MAX_ERROR_LENGTH)
   } finally {
-    revoke()
+    scope.revoke()
   }
 
   const durationMs = Math.round(performance.now() - started)

@@ -33,29 +33,72 @@ export class HandlerFailure extends Error {
 
 const errorName = (e: unknown) => (e instanceof Error ? e.name : undefined)
 
-async function withTimeout<T>(run: () => Promise<T> | T, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms)
-  })
-  try {
-    return await Promise.race([Promise.resolve().then(run), timeout])
-  } finally {
-    clearTimeout(timer)
+/**
+ * What the handlers of one attempt share: its transaction handle and logger (both made on first use: a
+ * Drizzle instance and a pino child cost something per event) and the stale-event check. An object rather
+ * than closures made per event: this runs for every delivery.
+ */
+export interface HandlerScope {
+  tx(): HandlerTx
+  log(): Logger
+  readonly isStale: HandlerContext['isStale']
+}
+
+/** `ctx` of one handler call; its accessors live on the prototype, not in closures made per call. */
+class Context implements HandlerContext {
+  #log: Logger | undefined
+  constructor(
+    private readonly scope: HandlerScope,
+    private readonly handler: string,
+    readonly attempt: number,
+    readonly trigger: HandlerContext['trigger'],
+    readonly dialect: HandlerContext['dialect'],
+  ) {}
+
+  get tx(): HandlerTx {
+    return this.scope.tx()
   }
+
+  get log(): Logger {
+    this.#log ??= this.scope.log().child({ handler: this.handler })
+    return this.#log
+  }
+
+  // A getter returning the scope's function, so `const { isStale } = ctx` works like `ctx.isStale(…)`.
+  get isStale(): HandlerContext['isStale'] {
+    return this.scope.isStale
+  }
+}
+
+/** Runs one handler, rejecting with a HandlerTimeoutError if it has not settled within `ms`. */
+function runWithTimeout(handler: LoadedHandler, event: HandlerEvent, ctx: HandlerContext, ms: number) {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new HandlerTimeoutError(handler.name, ms)), ms)
+    const fail = (err: unknown) => {
+      clearTimeout(timer)
+      reject(err)
+    }
+    let result: unknown
+    try {
+      result = handler.handle(event, ctx)
+    } catch (err) {
+      fail(err)
+      return
+    }
+    Promise.resolve(result).then(() => {
+      clearTimeout(timer)
+      resolve()
+    }, fail)
+  })
 }
 
 export interface RunHandlersOptions {
   event: HandlerEvent
   handlers: readonly LoadedHandler[]
-  /** The handlers' transaction handle, made on first use. */
-  tx: () => HandlerTx
-  /** The event's logger, made on first use. */
-  log: () => Logger
+  scope: HandlerScope
   attempt: number
   trigger: HandlerContext['trigger']
   dialect: HandlerContext['dialect']
-  isStale: HandlerContext['isStale']
   timeoutMs: number
 }
 
@@ -63,27 +106,9 @@ export interface RunHandlersOptions {
 export async function runHandlers(options: RunHandlersOptions): Promise<string[]> {
   const ran: string[] = []
   for (const handler of options.handlers) {
-    // `tx` and `log` cost a Drizzle instance and pino children per event: made on first use only.
-    let log: Logger | undefined
-    const ctx: HandlerContext = {
-      get tx() {
-        return options.tx()
-      },
-      get log() {
-        log ??= options.log().child({ handler: handler.name })
-        return log
-      },
-      attempt: options.attempt,
-      trigger: options.trigger,
-      dialect: options.dialect,
-      isStale: options.isStale,
-    }
+    const ctx = new Context(options.scope, handler.name, options.attempt, options.trigger, options.dialect)
     try {
-      await withTimeout(
-        () => handler.handle(options.event, ctx),
-        options.timeoutMs,
-        () => new HandlerTimeoutError(handler.name, options.timeoutMs),
-      )
+      await runWithTimeout(handler, options.event, ctx, options.timeoutMs)
     } catch (err) {
       throw new HandlerFailure(handler.name, err)
     }

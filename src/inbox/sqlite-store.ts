@@ -170,8 +170,14 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
       touch.run({ provider, eventId, count, at: at.getTime() })
     },
     async insert(event, v) {
+      // Every field named (no spread): one object of a fixed shape per new event.
       const { lastInsertRowid } = insert.run({
-        ...v,
+        type: v.type,
+        status: v.status,
+        attempts: v.attempts,
+        payload: v.payload,
+        lastError: v.lastError,
+        handlers: v.handlers,
         provider: event.provider,
         eventId: event.eventId,
         receivedAt: event.receivedAt.getTime(),
@@ -184,7 +190,14 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
       update.run({ ...v, seq, processedAt: v.processedAt?.getTime() ?? null })
     },
     async addAttempt(a) {
-      addAttempt.run({ ...a, at: a.at.getTime() })
+      addAttempt.run({
+        eventSeq: a.eventSeq,
+        at: a.at.getTime(),
+        outcome: a.outcome,
+        durationMs: a.durationMs,
+        error: a.error,
+        trigger: a.trigger,
+      })
     },
     async countStatus(provider, from, to) {
       if (from === to) return

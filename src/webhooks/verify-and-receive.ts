@@ -57,22 +57,25 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
       const durationMs = Math.round((performance.now() - started) * 10) / 10
       const outcomes: Outcome[] = []
       let storageFailure: unknown
+      // Checked once: the line's fields are not even gathered when info is off (a busy service's usual level).
+      const logDeliveries = deps.log.isLevelEnabled('info')
       for (const [i, result] of results.entries()) {
         const event = verified[i]
         if (result.status === 'fulfilled') {
           outcomes.push(result.value)
           deps.onOutcome?.(result.value, durationMs)
-          deps.log.info(
-            {
-              provider: name,
-              eventId: result.value.eventId,
-              type: result.value.type,
-              outcome: result.value.duplicate ? 'duplicate' : result.value.status,
-              attempts: result.value.attempts,
-              durationMs,
-            },
-            'delivery',
-          )
+          if (logDeliveries)
+            deps.log.info(
+              {
+                provider: name,
+                eventId: result.value.eventId,
+                type: result.value.type,
+                outcome: result.value.duplicate ? 'duplicate' : result.value.status,
+                attempts: result.value.attempts,
+                durationMs,
+              },
+              'delivery',
+            )
           if (result.value.error) deps.log.debug({ eventId: result.value.eventId, error: result.value.error })
         } else {
           storageFailure ??= result.reason

@@ -1,0 +1,58 @@
+/**
+ * What the handlers of one attempt share: the transaction handle (made on first use, revoked once the
+ * handlers are done or timed out, so a late write throws instead of landing in another event's
+ * transaction), the event's logger (made on first use) and `ctx.isStale`. One object per attempt instead of
+ * closures per attempt: this runs for every delivery.
+ */
+import type { Logger } from 'pino'
+import type { HandlerContext, HandlerTx } from '../handlers.ts'
+import type { ProviderName } from '../providers/provider.ts'
+import type { EventStore } from './event-store.ts'
+import { RevokedTransactionError } from './revocable-client.ts'
+import type { HandlerScope } from './run-handlers.ts'
+
+export class AttemptScope implements HandlerScope {
+  #handle: ReturnType<EventStore['handlerTx']> | undefined
+  #log: Logger | undefined
+  #isStale: HandlerContext['isStale'] | undefined
+  #revoked = false
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly baseLog: Logger,
+    private readonly provider: ProviderName,
+    private readonly eventId: string,
+    private readonly type: string,
+  ) {}
+
+  tx(): HandlerTx {
+    if (this.#revoked) throw new RevokedTransactionError()
+    this.#handle ??= this.store.handlerTx()
+    return this.#handle.tx
+  }
+
+  log(): Logger {
+    this.#log ??= this.baseLog.child({ provider: this.provider, eventId: this.eventId, type: this.type })
+    return this.#log
+  }
+
+  /** A function of its own (made on first use), so handlers may call it detached from `ctx`. */
+  get isStale(): HandlerContext['isStale'] {
+    this.#isStale ??= (objectKey, occurredAt) => this.checkStale(objectKey, occurredAt)
+    return this.#isStale
+  }
+
+  /** The handlers are over (done, failed or timed out): nothing may write through this attempt any more. */
+  revoke(): void {
+    this.#revoked = true
+    this.#handle?.revoke()
+  }
+
+  private async checkStale(objectKey: string, occurredAt: Date): Promise<boolean> {
+    if (this.#revoked) throw new RevokedTransactionError()
+    if (typeof objectKey !== 'string' || objectKey.length === 0 || Number.isNaN(occurredAt?.getTime?.())) {
+      throw new TypeError('ctx.isStale(objectKey, occurredAt) needs a non-empty string and a valid Date')
+    }
+    return this.store.isStale(this.provider, objectKey, occurredAt, this.eventId)
+  }
+}
