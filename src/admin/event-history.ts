@@ -3,7 +3,7 @@
  * Paging is keyset on the arrival sequence (newest first, no OFFSET): events that arrive while an operator
  * pages get higher sequence numbers than every page already read, so each event is listed exactly once.
  */
-import { and, asc, desc, eq, gt, gte, lt, or, type SQL, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, lt, or, type SQL, type SQLWrapper, sql } from 'drizzle-orm'
 import type { EventStatus } from '../db/schema.ts'
 import { sqliteTables, type Tables } from '../db/tables.ts'
 import type { QueryDb } from '../inbox/inbox.ts'
@@ -101,10 +101,22 @@ function toSummary(row: SummaryRow): EventSummary {
 /** The smallest string greater than every string starting with `prefix` (for index-friendly prefix ranges). */
 const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
 
+/**
+ * Statuses that are a small share of all events (most events end `processed`). SQLite has no statistics
+ * here, so for "failed Stripe events" it may walk the provider index newest first and check the status of
+ * row after row (measured: 54 ms p50 on 10 million events, 1 % failed) where the status index finds them at
+ * once (under 1 ms).
+ */
+const RARE_STATUSES: ReadonlySet<string> = new Set(['failed', 'parked', 'ignored'])
+
 export function filterConditions(filter: EventFilter, events: Tables['events']): SQL[] {
   const conds: SQL[] = []
-  if (filter.provider) conds.push(eq(events.provider, filter.provider))
-  if (filter.type) conds.push(eq(events.type, filter.type))
+  // With a rare status, provider and type are compared in a form no index serves (`col || ''`, the same in
+  // SQLite and PostgreSQL), so the status index is the one walked.
+  const viaStatus = filter.status !== undefined && RARE_STATUSES.has(filter.status)
+  const unindexed = (column: SQLWrapper) => (viaStatus ? sql`(${column} || '')` : column)
+  if (filter.provider) conds.push(eq(unindexed(events.provider), filter.provider))
+  if (filter.type) conds.push(eq(unindexed(events.type), filter.type))
   if (filter.status) conds.push(eq(events.status, filter.status))
   if (filter.since) conds.push(gte(events.receivedAt, filter.since))
   if (filter.until) conds.push(lt(events.receivedAt, filter.until))
@@ -118,6 +130,19 @@ export function filterConditions(filter: EventFilter, events: Tables['events']):
     )
   }
   return conds
+}
+
+/** One page of the history, newest first (one more row than asked for: it tells whether a next page exists). */
+export function listQuery(db: QueryDb, request: ListRequest, tables: Tables = sqliteTables) {
+  const { events } = tables
+  const conds = filterConditions(request, events)
+  if (request.before !== undefined) conds.push(lt(events.seq, request.before))
+  return db
+    .select(summaryColumnsOf(events))
+    .from(events)
+    .where(conds.length > 0 ? and(...conds) : undefined)
+    .orderBy(desc(events.seq))
+    .limit(request.limit + 1)
 }
 
 export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): EventHistory {
@@ -151,14 +176,7 @@ export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): 
     },
 
     async list(request) {
-      const conds = filterConditions(request, events)
-      if (request.before !== undefined) conds.push(lt(events.seq, request.before))
-      const rows = await db
-        .select(columns)
-        .from(events)
-        .where(conds.length > 0 ? and(...conds) : undefined)
-        .orderBy(desc(events.seq))
-        .limit(request.limit + 1)
+      const rows = await listQuery(db, request, tables)
       const page = rows.slice(0, request.limit)
       const last = page[page.length - 1]
       return {

@@ -84,6 +84,33 @@ describe('GET /admin/api/events', () => {
     ).toHaveLength(0)
   })
 
+  it('combines a status with provider and type, and pages through the combination', async () => {
+    const list = async (query: string) =>
+      (await adminGet<EventPage>(svc.url, `/admin/api/events?${query}`)).body
+    // A rare status (its index is walked; provider and type are checked row by row) and the common one.
+    expect((await list('status=failed&provider=stripe&limit=500')).events).toHaveLength(10)
+    expect((await list('status=failed&type=charge.failed&provider=stripe&limit=500')).events).toHaveLength(10)
+    expect((await list('status=failed&type=invoice.paid&limit=500')).events).toHaveLength(0)
+    expect((await list('status=failed&provider=adyen&limit=500')).events).toHaveLength(0)
+    expect((await list('status=ignored&type=customer.created&limit=500')).events).toHaveLength(10)
+    expect((await list('status=processed&type=invoice.paid&provider=stripe&limit=500')).events).toHaveLength(
+      10,
+    )
+    expect((await list('status=processed&type=charge.failed&limit=500')).events).toHaveLength(0)
+
+    const seen: string[] = []
+    let cursor: string | null = null
+    do {
+      const page: EventPage = await list(
+        `status=failed&provider=stripe&limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+      )
+      seen.push(...page.events.map((e) => e.eventId))
+      cursor = page.nextCursor
+    } while (cursor)
+    const failedIds = sent.filter((e) => e.type === 'charge.failed').map((e) => e.id as string)
+    expect(seen.sort()).toEqual(failedIds.sort())
+  })
+
   const invalid: Array<[string, string]> = [
     ['limit=0', 'limit'],
     ['limit=501', 'limit'],

@@ -11,6 +11,8 @@ export const ADMIN_QUERIES: ReadonlyArray<{ name: string; query: string }> = [
   { name: 'status=failed', query: 'status=failed&limit=50' },
   { name: 'provider=stripe', query: 'provider=stripe&limit=50' },
   { name: 'status=failed&provider=stripe', query: 'status=failed&provider=stripe&limit=50' },
+  // A rare status with a less common provider: the worst case when the wrong index is walked.
+  { name: 'status=parked&provider=paypal', query: 'status=parked&provider=paypal&limit=50' },
 ]
 
 export interface AdminLatency {

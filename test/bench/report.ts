@@ -90,9 +90,15 @@ export function computeTargets(runs: RunResult[]): Target[] {
     const slowdown = s1.load.rps / s7.load.rps
     add('(7) time per request vs (1)', '<= 1.5x', `${slowdown.toFixed(2)}x`, slowdown <= 1.5)
   }
-  const firstPage = s7?.admin?.find((a) => a.name === 'first page')
-  if (firstPage)
-    add('(7) admin first page p99', '< 50 ms', `${firstPage.p99Ms.toFixed(1)} ms`, firstPage.p99Ms < 50)
+  // Every listed filter's first page counts, not only the unfiltered one: the goal is an operator's page.
+  const slowest = s7?.admin?.reduce((a, b) => (b.p99Ms > a.p99Ms ? b : a))
+  if (slowest)
+    add(
+      '(7) admin first page p99',
+      '< 50 ms',
+      `${slowest.p99Ms.toFixed(1)} ms (slowest: ${slowest.name})`,
+      slowest.p99Ms < 50,
+    )
   const service = runs.filter((r) => /^\d$/.test(r.id))
   if (service.length > 0) {
     const worst = service.reduce((a, b) => (b.peakRssBytes > a.peakRssBytes ? b : a))

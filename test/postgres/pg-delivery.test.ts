@@ -135,6 +135,15 @@ export default {
       `/admin/api/events?provider=stripe&limit=2&cursor=${list.body.nextCursor}`,
     )
     expect(next.body.events[0]?.eventId).not.toBe(list.body.events[1]?.eventId)
+    // A rare status with provider and type (compared in a form no index serves: the status index is walked).
+    const failed = await adminGet<EventPage>(
+      svc.url,
+      '/admin/api/events?status=failed&provider=stripe&type=test.slow',
+    )
+    expect(failed.body.events.length).toBeGreaterThanOrEqual(1)
+    expect(failed.body.events.every((e) => e.status === 'failed' && e.type === 'test.slow')).toBe(true)
+    const none = await adminGet<EventPage>(svc.url, '/admin/api/events?status=failed&provider=adyen')
+    expect(none.body.events).toEqual([])
     const stats = await adminGet<Stats>(svc.url, '/admin/api/stats')
     expect(stats.body.events.stripe?.processed).toBeGreaterThanOrEqual(3)
     expect((await fetch(`${svc.url}/readyz`)).status).toBe(200)
