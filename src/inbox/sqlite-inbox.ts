@@ -47,6 +47,9 @@ interface Job {
   reject(err: unknown): void
 }
 
+/** Duplicate sightings written in one transaction (see flushNotes). */
+const MAX_SIGHTINGS_PER_TRANSACTION = 256
+
 /** How long the writer waits for a checkpoint that lets the WAL start over. */
 const CHECKPOINT_WAIT_MS = 2000
 
@@ -95,10 +98,14 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
     get size() {
       return this.sightings.size + this.rejections.size + this.writes.length
     },
-    clear() {
-      this.sightings.clear()
+    /** Everything but the sightings not written yet, which flushNotes() removes as it writes them. */
+    written() {
       this.rejections.clear()
       this.writes.length = 0
+    },
+    clear() {
+      this.sightings.clear()
+      this.written()
     },
   }
   let draining: Promise<void> | undefined
@@ -147,8 +154,15 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
   }
 
   async function flushNotes() {
-    for (const t of notes.sightings.values()) {
+    // Bounded per transaction: a burst of retries sights thousands of distinct events within one interval,
+    // and one UPDATE each, all at once, held the event loop for over 10 ms (the p99 of duplicates). The rest
+    // is written by the next turns of the write loop, with requests read in between.
+    let written = 0
+    for (const [key, t] of notes.sightings) {
+      if (written === MAX_SIGHTINGS_PER_TRANSACTION) break
       store.addSightings(t.provider, t.eventId, t.count, t.at)
+      notes.sightings.delete(key)
+      written++
     }
     for (const r of notes.rejections.values()) {
       w.insert(rejections)
@@ -166,7 +180,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         log.warn({ err }, 'a deferred write failed')
       }
     }
-    notes.clear()
+    notes.written()
   }
 
   async function drain(): Promise<void> {

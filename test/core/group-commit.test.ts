@@ -126,4 +126,32 @@ describe('group commit', () => {
     expect(again).toMatchObject({ status: 'ignored', duplicate: true })
     expect(batches).toEqual([1])
   })
+
+  it('sightings of many distinct duplicates, written a bounded number per transaction, are all counted', async () => {
+    const { db, inbox } = setup([])
+    const ids = Array.from({ length: 700 }, (_, i) => `seen-${i}`)
+    await Promise.all(ids.map((id) => inbox.receive(event(id, 'x'), new Date())))
+    // Every event sighted once more, the first 300 twice more: more distinct events than one transaction takes.
+    const again = [...ids, ...ids.slice(0, 300)]
+    const answers = await Promise.all(again.map((id) => inbox.receive(event(id, 'x'), new Date())))
+    expect(answers.every((a) => a.duplicate)).toBe(true)
+    const sum = () =>
+      db.reader
+        .prepare('SELECT sum(duplicates) AS d, count(last_seen_at) AS seen FROM hookinbox_events')
+        .get() as {
+        d: number
+        seen: number
+      }
+    // Folded into later write transactions (within ~200 ms of the sighting).
+    const until = Date.now() + 10_000
+    while (sum().d < again.length && Date.now() < until) await new Promise((r) => setTimeout(r, 20))
+    expect(sum()).toEqual({ d: 1000, seen: 700 })
+    const byCount = db.reader
+      .prepare('SELECT duplicates AS d, count(*) AS n FROM hookinbox_events GROUP BY duplicates ORDER BY d')
+      .all()
+    expect(byCount).toEqual([
+      { d: 1, n: 400 },
+      { d: 2, n: 300 },
+    ])
+  })
 })
