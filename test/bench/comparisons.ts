@@ -38,7 +38,7 @@ export async function runReference(mode: 'bare' | 'verify', options: BenchOption
     env: { REFERENCE_MODE: mode, ...stripeEnv },
   })
   try {
-    const measured = await measureCycle(child.url, stripeRequests(20_000, 'r'), options)
+    const measured = await measureCycle(child, stripeRequests(20_000, 'r'), options)
     const title =
       mode === 'bare' ? 'reference: bare Hono, answers 200' : 'reference: Hono + Stripe verification only'
     return await finish(child, `ref-${mode}`, title, measured)
@@ -63,7 +63,7 @@ export async function runSeedPattern(options: BenchOptions, ceilingRps: number):
   const scratch = scratchDir('seed')
   const child = await startSeed(scratch.path, 'noop')
   try {
-    const measured = await measureFresh(child.url, (count) => stripeRequests(count, 's'), ceilingRps, options)
+    const measured = await measureFresh(child, (count) => stripeRequests(count, 's'), ceilingRps, options)
     return await finish(child, 'seed', 'seed pattern: SELECT, await handler, INSERT (FULL)', measured)
   } finally {
     await child.stop()

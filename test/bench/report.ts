@@ -128,6 +128,7 @@ export function formatTable(runs: RunResult[]): string {
     'vs bare',
     'vs verify',
     'ev/commit',
+    'cpu µs/req',
     'load',
   ]
   const rows = runs.map((r) => [
@@ -142,6 +143,7 @@ export function formatTable(runs: RunResult[]): string {
     pct(bare ? r.load.rps / bare : undefined),
     pct(verify ? r.load.rps / verify : undefined),
     r.metrics ? r.metrics.meanEventsPerCommit.toFixed(1) : '—',
+    r.cpu ? r.cpu.serverMainUs.toFixed(0) : '—',
     r.loadAverage1m === undefined ? '—' : r.loadAverage1m.toFixed(1),
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)))

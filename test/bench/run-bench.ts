@@ -36,6 +36,11 @@ async function main() {
     return
   }
 
+  /** CPU per request: the server's event loop is what limits it; the load generator shares the cores. */
+  const cpuLine = (r: RunResult) =>
+    r.cpu
+      ? `\n             cpu per request: server main thread ${r.cpu.serverMainUs} µs, server process ${r.cpu.serverProcessUs} µs, load generator ${r.cpu.loadGeneratorUs} µs`
+      : ''
   const runs: RunResult[] = []
   let mark = performance.now()
   const done = (r: RunResult) => {
@@ -46,7 +51,7 @@ async function main() {
     runs.push(r)
     const l = r.load
     log(
-      `  ${r.id.padEnd(10)} ${Math.round(l.rps).toLocaleString('en').padStart(7)} req/s  p50 ${l.p50Ms.toFixed(2)} ms  p99 ${l.p99Ms.toFixed(2)} ms  non-2xx ${l.non2xx}  errors ${l.errors}  peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB  load ${r.loadAverage1m}  (${r.wallSeconds} s)`,
+      `  ${r.id.padEnd(10)} ${Math.round(l.rps).toLocaleString('en').padStart(7)} req/s  p50 ${l.p50Ms.toFixed(2)} ms  p99 ${l.p99Ms.toFixed(2)} ms  non-2xx ${l.non2xx}  errors ${l.errors}  peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB  load ${r.loadAverage1m}  (${r.wallSeconds} s)${cpuLine(r)}`,
     )
   }
 

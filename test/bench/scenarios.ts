@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { type AdminLatency, BENCH_ADMIN_TOKEN, measureAdminList } from './admin-latency.ts'
 import { ADYEN_ITEMS_PER_REQUEST, adyenRequests, BENCH_ADYEN_KEY } from './adyen-requests.ts'
 import { type HandlerKind, prepareHandlers } from './bench-handlers.ts'
+import type { CpuPerRequest } from './cpu-time.ts'
 import { cycle, type LoadResult, sendAll } from './load.ts'
 import type { BenchOptions, ScenarioNumber } from './options.ts'
 import type { PgCheck } from './postgres-runs.ts'
@@ -85,6 +86,8 @@ export interface RunResult {
   exitCode: number | null
   notes: string[]
   admin?: AdminLatency[]
+  /** CPU per answered request during the measured run: the server's main thread and process, the bench. */
+  cpu?: CpuPerRequest
   /** The measured run on the monotonic clock (µs), to cut a CPU profile to it. */
   window?: { startUs: number; endUs: number }
   /** From the service's /metrics after the run. */
@@ -168,17 +171,17 @@ export async function runScenario(
       notes.push(`/healthz first answered ${child.readySeconds.toFixed(1)} s after spawn`)
     let measured: Awaited<ReturnType<typeof measureFresh>>
     if (spec.traffic === 'new') {
-      measured = await measureFresh(child.url, (count) => stripeRequests(count, 'n'), ceilingRps, options)
+      measured = await measureFresh(child, (count) => stripeRequests(count, 'n'), ceilingRps, options)
     } else if (spec.traffic === 'adyen') {
       eventsPerRequest = ADYEN_ITEMS_PER_REQUEST
-      measured = await measureFresh(child.url, adyenRequests, ceilingRps, options)
+      measured = await measureFresh(child, adyenRequests, ceilingRps, options)
     } else {
       const loaded = await preload(child, options.duplicatePool, options.connections)
       notes.push(`${loaded.length} events pre-loaded before the clock`)
       if (spec.traffic === 'duplicates') {
-        measured = await measureCycle(child.url, loaded, options)
+        measured = await measureCycle(child, loaded, options)
       } else {
-        measured = await measureFresh(child.url, (count) => stripeRequests(count, 'n'), ceilingRps, options, {
+        measured = await measureFresh(child, (count) => stripeRequests(count, 'n'), ceilingRps, options, {
           every: 5,
           duplicate: cycle(loaded),
         })

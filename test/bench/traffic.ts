@@ -6,6 +6,7 @@
  * it is capped by the verification-only reference, which no verifying receiver can beat (plus 15 % for
  * noise). Should a pool still run dry, the run stops early and the result says so.
  */
+import { type CpuPerRequest, cpuPerRequest, sampleCpu } from './cpu-time.ts'
 import { type LoadResult, runLoad } from './load.ts'
 import type { BenchOptions } from './options.ts'
 import type { PreparedRequest } from './stripe-requests.ts'
@@ -13,18 +14,35 @@ import type { PreparedRequest } from './stripe-requests.ts'
 export interface Measured {
   load: LoadResult
   warmupRps: number
+  /** CPU per answered request during the measured run (absent where /proc cannot be read). */
+  cpu?: CpuPerRequest
   /** The measured run on the monotonic clock in µs (the clock V8 stamps .cpuprofile samples with). */
   window: { startUs: number; endUs: number }
 }
 
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n)
 
+/** The server under load: where to send requests, and its process id to read its CPU time. */
+export interface Target {
+  url: string
+  pid?: number
+}
+
 async function timed(
+  target: Target,
   run: () => Promise<LoadResult>,
-): Promise<{ load: LoadResult; window: Measured['window'] }> {
+): Promise<{ load: LoadResult; window: Measured['window']; cpu?: CpuPerRequest }> {
+  const server = target.pid === undefined ? undefined : sampleCpu(target.pid)
+  const bench = process.cpuUsage()
   const startUs = monotonicUs()
   const load = await run()
-  return { load, window: { startUs, endUs: monotonicUs() } }
+  const window = { startUs, endUs: monotonicUs() }
+  const serverAfter = target.pid === undefined ? undefined : sampleCpu(target.pid)
+  const cpu =
+    server && serverAfter
+      ? cpuPerRequest({ server, bench }, { server: serverAfter, bench: process.cpuUsage() }, load.responses)
+      : undefined
+  return { load, window, ...(cpu ? { cpu } : {}) }
 }
 
 type Options = Pick<BenchOptions, 'connections' | 'durationSeconds' | 'warmupSeconds'>
@@ -33,12 +51,13 @@ const log = (line: string) => process.stdout.write(`${line}\n`)
 
 /** Every request is new: `build(count)` makes `count` fresh signed requests. */
 export async function measureFresh(
-  url: string,
+  target: Target,
   build: (count: number) => PreparedRequest[],
   ceilingRps: number,
   options: Options,
   mix?: { every: number; duplicate: () => PreparedRequest },
 ): Promise<Measured> {
+  const { url } = target
   const spare = options.connections * 4
   const freshShare = mix ? 1 - 1 / mix.every : 1
   let warmupRps = 0
@@ -51,29 +70,30 @@ export async function measureFresh(
   // A 1 s warm-up still runs partly unoptimised code: the measured rate can be well above it.
   const rate = Math.min(ceilingRps, warmupRps > 0 ? Math.max(warmupRps * 3, 2000) : ceilingRps)
   const pool = build(Math.ceil(rate * options.durationSeconds * freshShare) + spare)
-  const { load, window } = await timed(() =>
+  const measured = await timed(target, () =>
     runLoad({ url, ...loadShape(options, options.durationSeconds), next: source(pool, mix) }),
   )
-  if (load.stoppedEarly) log(`  note: the pre-built pool of ${pool.length} requests ran out early`)
-  return { load, warmupRps, window }
+  if (measured.load.stoppedEarly) log(`  note: the pre-built pool of ${pool.length} requests ran out early`)
+  return { ...measured, warmupRps }
 }
 
 /** The same fixed set of requests over and over (references, duplicates). */
 export async function measureCycle(
-  url: string,
+  target: Target,
   requests: readonly PreparedRequest[],
   options: Options,
 ): Promise<Measured> {
+  const { url } = target
   let i = 0
   const next = () => requests[i++ % requests.length] as PreparedRequest
   let warmupRps = 0
   if (options.warmupSeconds > 0) {
     warmupRps = (await runLoad({ url, ...loadShape(options, options.warmupSeconds), next })).rps
   }
-  const { load, window } = await timed(() =>
+  const measured = await timed(target, () =>
     runLoad({ url, ...loadShape(options, options.durationSeconds), next }),
   )
-  return { load, warmupRps, window }
+  return { ...measured, warmupRps }
 }
 
 function loadShape(options: Options, seconds: number) {
