@@ -16,29 +16,34 @@ export class AttemptScope implements HandlerScope {
   #log: Logger | undefined
   #isStale: HandlerContext['isStale'] | undefined
   #revoked = false
+  readonly #store: EventStore
+  readonly #baseLog: Logger
+  readonly #provider: ProviderName
+  readonly #eventId: string
+  readonly #type: string
 
-  constructor(
-    private readonly store: EventStore,
-    private readonly baseLog: Logger,
-    private readonly provider: ProviderName,
-    private readonly eventId: string,
-    private readonly type: string,
-  ) {}
+  constructor(store: EventStore, baseLog: Logger, provider: ProviderName, eventId: string, type: string) {
+    this.#store = store
+    this.#baseLog = baseLog
+    this.#provider = provider
+    this.#eventId = eventId
+    this.#type = type
+  }
 
   tx(): HandlerTx {
     if (this.#revoked) throw new RevokedTransactionError()
-    this.#handle ??= this.store.handlerTx()
+    this.#handle ??= this.#store.handlerTx()
     return this.#handle.tx
   }
 
   log(): Logger {
-    this.#log ??= this.baseLog.child({ provider: this.provider, eventId: this.eventId, type: this.type })
+    this.#log ??= this.#baseLog.child({ provider: this.#provider, eventId: this.#eventId, type: this.#type })
     return this.#log
   }
 
   /** A function of its own (made on first use), so handlers may call it detached from `ctx`. */
   get isStale(): HandlerContext['isStale'] {
-    this.#isStale ??= (objectKey, occurredAt) => this.checkStale(objectKey, occurredAt)
+    this.#isStale ??= (objectKey, occurredAt) => this.#checkStale(objectKey, occurredAt)
     return this.#isStale
   }
 
@@ -48,11 +53,11 @@ export class AttemptScope implements HandlerScope {
     this.#handle?.revoke()
   }
 
-  private async checkStale(objectKey: string, occurredAt: Date): Promise<boolean> {
+  async #checkStale(objectKey: string, occurredAt: Date): Promise<boolean> {
     if (this.#revoked) throw new RevokedTransactionError()
     if (typeof objectKey !== 'string' || objectKey.length === 0 || Number.isNaN(occurredAt?.getTime?.())) {
       throw new TypeError('ctx.isStale(objectKey, occurredAt) needs a non-empty string and a valid Date')
     }
-    return this.store.isStale(this.provider, objectKey, occurredAt, this.eventId)
+    return this.#store.isStale(this.#provider, objectKey, occurredAt, this.#eventId)
   }
 }

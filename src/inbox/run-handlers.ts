@@ -46,27 +46,41 @@ export interface HandlerScope {
 
 /** `ctx` of one handler call; its accessors live on the prototype, not in closures made per call. */
 class Context implements HandlerContext {
+  // Private fields (#), not TypeScript's `private`: a handler must not reach the scope (and through it the
+  // store, which could hand a timed-out handler a fresh transaction).
+  readonly #scope: HandlerScope
+  readonly #handler: string
   #log: Logger | undefined
+  readonly attempt: number
+  readonly trigger: HandlerContext['trigger']
+  readonly dialect: HandlerContext['dialect']
+
   constructor(
-    private readonly scope: HandlerScope,
-    private readonly handler: string,
-    readonly attempt: number,
-    readonly trigger: HandlerContext['trigger'],
-    readonly dialect: HandlerContext['dialect'],
-  ) {}
+    scope: HandlerScope,
+    handler: string,
+    attempt: number,
+    trigger: HandlerContext['trigger'],
+    dialect: HandlerContext['dialect'],
+  ) {
+    this.#scope = scope
+    this.#handler = handler
+    this.attempt = attempt
+    this.trigger = trigger
+    this.dialect = dialect
+  }
 
   get tx(): HandlerTx {
-    return this.scope.tx()
+    return this.#scope.tx()
   }
 
   get log(): Logger {
-    this.#log ??= this.scope.log().child({ handler: this.handler })
+    this.#log ??= this.#scope.log().child({ handler: this.#handler })
     return this.#log
   }
 
   // A getter returning the scope's function, so `const { isStale } = ctx` works like `ctx.isStale(…)`.
   get isStale(): HandlerContext['isStale'] {
-    return this.scope.isStale
+    return this.#scope.isStale
   }
 }
 

@@ -54,10 +54,37 @@ export default {
   },
 }
 `,
+        'e-inspect.ts': `export default {
+  provider: 'stripe',
+  events: ['test.inspect'],
+  async handle(event, ctx) {
+    // Destructured, detached from ctx, as handlers may use them.
+    const { tx, log, isStale } = ctx
+    globalThis.inspected = {
+      keys: Object.keys(ctx).sort(),
+      names: Object.getOwnPropertyNames(ctx).sort(),
+      stale: [await isStale('obj_1', new Date(2000)), await isStale('obj_1', new Date(1000))],
+      tx: typeof tx.run,
+      log: typeof log.info,
+      attempt: ctx.attempt,
+    }
+  },
+}
+`,
       },
     })
   })
   afterAll(() => svc.dispose())
+
+  it('ctx gives handlers its documented members only, and they work detached from it', async () => {
+    const event = stripeEvent({ type: 'test.inspect' })
+    expect((await postStripe(svc.url, event)).status).toBe(200)
+    const inspected = (globalThis as { inspected?: Record<string, unknown> }).inspected
+    // Nothing that leads to the store (which could hand a timed-out handler a fresh transaction).
+    expect(inspected?.keys).toEqual(['attempt', 'dialect', 'trigger'])
+    expect(inspected?.names).toEqual(['attempt', 'dialect', 'trigger'])
+    expect(inspected).toMatchObject({ stale: [false, true], tx: 'function', log: 'function', attempt: 1 })
+  })
 
   it('a handler that inserts a row then throws: 500, the row is gone, status failed, attempt counted', async () => {
     const event = stripeEvent({ type: 'test.throws' })
