@@ -132,14 +132,11 @@ export function filterConditions(filter: EventFilter, events: Tables['events'], 
   return conds
 }
 
-/** For a filter on both status and provider: the smaller of the two sets, by the kept counts. */
-export async function indexToWalk(
-  db: QueryDb,
-  filter: EventFilter,
-  tables: Tables = sqliteTables,
-): Promise<Walk | undefined> {
-  if (!filter.status || !filter.provider) return undefined
-  const { statusCounts } = tables
+/**
+ * Events per provider and status, summed over the shards of `hookinbox_status_counts`: kept up to date by
+ * every status change (see db/status-counts.ts), so no scan of the events.
+ */
+async function keptCounts(db: QueryDb, { statusCounts }: Tables) {
   const counts = await db
     .select({
       provider: statusCounts.provider,
@@ -148,11 +145,22 @@ export async function indexToWalk(
     })
     .from(statusCounts)
     .groupBy(statusCounts.provider, statusCounts.status)
+  return counts.map((c) => ({ provider: c.provider, status: c.status, n: Number(c.n) }))
+}
+
+/** For a filter on both status and provider: the smaller of the two sets, by the kept counts. */
+export async function indexToWalk(
+  db: QueryDb,
+  filter: EventFilter,
+  tables: Tables = sqliteTables,
+): Promise<Walk | undefined> {
+  if (!filter.status || !filter.provider) return undefined
+  const counts = await keptCounts(db, tables)
   let withStatus = 0
   let withProvider = 0
   for (const c of counts) {
-    if (c.status === filter.status) withStatus += Number(c.n)
-    if (c.provider === filter.provider) withProvider += Number(c.n)
+    if (c.status === filter.status) withStatus += c.n
+    if (c.provider === filter.provider) withProvider += c.n
   }
   return withStatus <= withProvider ? 'status' : 'provider'
 }
@@ -171,8 +179,7 @@ export function listQuery(db: QueryDb, request: ListRequest, tables: Tables = sq
 }
 
 export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): EventHistory {
-  const { events, attempts, rejections, statusCounts } = tables
-  const sumOfCounts = sql<number>`cast(sum(${statusCounts.n}) as integer)`
+  const { events, attempts, rejections } = tables
   const columns = summaryColumnsOf(events)
   return {
     async getEvent(provider, eventId) {
@@ -229,16 +236,11 @@ export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): 
     },
 
     async stats(now) {
-      // Kept up to date by every status change (see db/status-counts.ts): no scan of the events.
-      const counts = await db
-        .select({ provider: statusCounts.provider, status: statusCounts.status, n: sumOfCounts })
-        .from(statusCounts)
-        .groupBy(statusCounts.provider, statusCounts.status)
       const byProvider: Stats['events'] = {}
-      for (const c of counts) {
+      for (const c of await keptCounts(db, tables)) {
         const forProvider = byProvider[c.provider] ?? {}
-        if (Number(c.n) === 0) continue
-        forProvider[c.status] = Number(c.n)
+        if (c.n === 0) continue
+        forProvider[c.status] = c.n
         byProvider[c.provider] = forProvider
       }
       const minute = Math.floor(now.getTime() / 60_000)
