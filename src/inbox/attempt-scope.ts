@@ -1,8 +1,9 @@
 /**
- * What the handlers of one attempt share: the transaction handle (made on first use, revoked once the
- * handlers are done or timed out, so a late write throws instead of landing in another event's
- * transaction), the event's logger (made on first use) and `ctx.isStale`. One object per attempt instead of
- * closures per attempt: this runs for every delivery.
+ * What the handlers of one attempt share: the transaction handle (made on first use, since a Drizzle
+ * instance costs something per event; revoked once the handlers are done or timed out, so a late write
+ * throws instead of landing in another event's transaction), the event's logger (a pino child, made on first
+ * use) and `ctx.isStale`. One object per attempt instead of closures per attempt: this runs for every
+ * delivery.
  */
 import type { Logger } from 'pino'
 import type { HandlerContext, HandlerTx } from '../handlers.ts'

@@ -33,11 +33,7 @@ export class HandlerFailure extends Error {
 
 const errorName = (e: unknown) => (e instanceof Error ? e.name : undefined)
 
-/**
- * What the handlers of one attempt share: its transaction handle and logger (both made on first use: a
- * Drizzle instance and a pino child cost something per event) and the stale-event check. An object rather
- * than closures made per event: this runs for every delivery.
- */
+/** What the handlers of one attempt share (process-event.ts gives an AttemptScope). */
 export interface HandlerScope {
   tx(): HandlerTx
   log(): Logger
