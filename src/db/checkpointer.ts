@@ -14,8 +14,14 @@
  * (`restartDue`, `checkpointed()`): a pause of one short checkpoint, awaited, never blocking. (A RESTART or
  * TRUNCATE checkpoint from the thread instead takes the write lock and measured 0.2–1.3 s of stalled writer.)
  *
+ * The writer learns that the WAL passed its limit from the WAL file's size, read when it asks, not from the
+ * thread's last report: that report lags whenever the thread gets no CPU, and the WAL overshot by several
+ * batches. The size tells because `journal_size_limit` is set to the same limit: the first commit after the
+ * WAL starts over cuts the file back to the limit, so the file grows past it only when the WAL does.
+ *
  * If the worker fails, the writer's automatic checkpoint is switched back on: slower, never unbounded.
  */
+import { closeSync, fstatSync, openSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
 import type { Logger } from 'pino'
@@ -26,7 +32,8 @@ export interface Checkpointer {
   committed(): void
   /** Size of the WAL after the last checkpoint, in bytes (for tests and metrics). */
   readonly lastWalBytes: number
-  /** The WAL is past its limit: wait for `checkpointed()` before the next write transaction. */
+  /** The WAL is past its limit: wait for `checkpointed()` before the next write transaction. Reads the WAL
+   * file's size if anything was committed since it last looked. */
   readonly restartDue: boolean
   /** Resolves after the next checkpoint (tests). */
   checkpointed(): Promise<void>
@@ -49,12 +56,16 @@ const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000
 export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
   const intervalMs = options.intervalMs ?? 250
   const restartBytes = options.restartBytes ?? 64 * 1024 * 1024
+  // SQLite keeps the WAL file while connections are open (the migrations created it): one descriptor to
+  // read its size from.
+  const walFd = openSync(`${options.path}-wal`, 'r')
   const worker = new Worker(options.workerUrl ?? new URL('./checkpoint-worker.mjs', import.meta.url), {
     workerData: { path: options.path, busyTimeoutMs: options.busyTimeoutMs ?? 1000 },
     // Not the parent's flags (a loader, --cpu-prof): the worker is plain JavaScript.
     execArgv: [],
   })
   options.writer.pragma('wal_autocheckpoint = 0')
+  options.writer.pragma(`journal_size_limit = ${restartBytes}`)
 
   let running = false
   let pending = false
@@ -63,6 +74,9 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
   let failed = false
   let closed = false
   let lastWalBytes = 0
+  /** The WAL file's size, as read after `sizedAt` commits. */
+  let walFileBytes = 0
+  let sizedAt = -1
   /** Commits so far; those made before the running checkpoint started; those all copied by some checkpoint. */
   let commits = 0
   let commitsAtRun = 0
@@ -147,7 +161,12 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
     },
     get restartDue() {
       // Nothing committed since a checkpoint copied it all: the next transaction starts the WAL over anyway.
-      return !failed && !closed && lastWalBytes > restartBytes && copiedThrough !== commits
+      if (failed || closed || copiedThrough === commits) return false
+      if (sizedAt !== commits) {
+        walFileBytes = fstatSync(walFd).size
+        sizedAt = commits
+      }
+      return walFileBytes > restartBytes
     },
     checkpointed() {
       if (failed || closed) return Promise.resolve()
@@ -168,6 +187,7 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
       closed = true
       if (timer) clearTimeout(timer)
       releaseAll()
+      closeSync(walFd)
       if (failed) return
       // Referenced again while closing: awaiting an unreferenced thread would let the process exit mid-close.
       worker.ref()

@@ -155,19 +155,32 @@ describe('durable commits', () => {
     expect(db.writer.pragma('wal_autocheckpoint', { simple: true })).toBe(0)
     const payload = { text: 'x'.repeat(1000) }
     const before = statSync(path).size
+    // The WAL file's size is sampled throughout: SQLite cuts it back to the limit after it starts over
+    // (journal_size_limit), so only the largest size seen says how far the WAL overshot.
+    let largestWal = 0
+    const sampleWal = () => {
+      largestWal = Math.max(largestWal, statSync(`${path}-wal`).size)
+    }
     // Steady load: the next deliveries always arrive before the last ones are answered.
     const inFlight = new Set<Promise<unknown>>()
     for (let i = 0; i < 2000; i++) {
       const p = inbox.receive(event(`w${i}`, payload), new Date())
       inFlight.add(p)
       p.finally(() => inFlight.delete(p))
-      if (inFlight.size >= 50) await Promise.race(inFlight)
+      if (inFlight.size >= 50) {
+        await Promise.race(inFlight)
+        sampleWal()
+      }
     }
     await Promise.all(inFlight)
+    sampleWal()
     await db.checkpointer?.checkpointed()
-    // 2,000 events of ~1 KB went through a WAL that started over whenever it passed its limit.
+    // 2,000 events of ~1 KB went through a WAL that started over whenever it passed its limit: past it by
+    // at most the batch that crossed it (up to 64 events, with their index pages), however late the
+    // checkpoint thread reported (it used to decide, and lagged by several batches under CPU contention).
     expect(statSync(path).size - before).toBeGreaterThan(2_000_000)
-    expect(statSync(`${path}-wal`).size).toBeLessThan(limit * 8)
+    expect(largestWal).toBeGreaterThan(limit)
+    expect(largestWal).toBeLessThan(limit * 4)
 
     await inbox.close()
     await db.close()
