@@ -27,6 +27,7 @@ import {
   storageError,
 } from './inbox.ts'
 import { type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
+import { eventKey, SettledCache } from './settled-cache.ts'
 import { createSqliteStore, EVENT_SAVEPOINT } from './sqlite-store.ts'
 
 export interface SqliteInboxOptions extends InboxOptions {
@@ -39,6 +40,8 @@ export interface SqliteInboxOptions extends InboxOptions {
   maxBatch?: number
   /** Observes the size of every committed batch (metrics, tests). */
   onBatch?: (size: number) => void
+  /** Settled events kept in memory for the duplicate check (20,000; 0 turns the cache off). */
+  settledCacheSize?: number
 }
 
 interface Job {
@@ -83,6 +86,9 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
     db.reader,
     db.readerDb.select({ status: events.status, attempts: events.attempts }).from(events).where(byKey),
   )
+
+  // About 3 MB at 20,000 (a key, a small object and the map's slot each).
+  const settledCache = new SettledCache(options.settledCacheSize ?? 20_000)
 
   const queue: Job[] = []
   const tasks: Task[] = []
@@ -141,8 +147,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
     }
   }
 
-  function noteDuplicate(provider: string, eventId: string, at: Date) {
-    const k = `${provider}\u0000${eventId}`
+  function noteDuplicate(k: string, provider: string, eventId: string, at: Date) {
     const t = notes.sightings.get(k)
     if (t) {
       t.count++
@@ -262,6 +267,9 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         refuseBatch(err)
         continue
       }
+      // A replay or a maintenance task may have changed or deleted settled events: forget them all, now,
+      // before any look-up can see this commit (see settled-cache.ts).
+      if (batchTasks.length > 0 || batch.some((job) => job.work.kind === 'replay')) settledCache.forgetAll()
       // Registered at once (nothing may come between): duplicates read from the read connection can see this
       // commit now, and must wait for its sync.
       const durable = db.walSync.afterCommit()
@@ -326,6 +334,15 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
 
   return {
     async receive(event, receivedAt) {
+      const key = eventKey(event.provider, event.id)
+      const cached = settledCache.get(key)
+      if (cached) {
+        // Durable when it was kept; but from a failed fsync on, nothing is acknowledged (wal-sync.ts).
+        if (db.walSync.failure !== undefined) throw storageError(db.walSync.failure)
+        noteDuplicate(key, event.provider, event.id, receivedAt)
+        return duplicateOutcome(event, cached)
+      }
+      const generation = settledCache.generation
       let known: { status: EventStatus; attempts: number } | undefined
       try {
         const row = readStatus.get({ provider: event.provider, eventId: event.id })
@@ -343,7 +360,8 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
             throw storageError(err)
           }
         }
-        noteDuplicate(event.provider, event.id, receivedAt)
+        settledCache.remember(key, known, generation)
+        noteDuplicate(key, event.provider, event.id, receivedAt)
         return duplicateOutcome(event, known)
       }
       return enqueue({ kind: 'delivery', event, receivedAt })

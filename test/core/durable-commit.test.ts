@@ -105,6 +105,8 @@ describe('durable commits', () => {
     await tick()
     gate.calls[0]?.release()
     await committedBefore
+    // A duplicate of it, answered from the read connection, puts it in the settled-event cache.
+    expect(await inbox.receive(event('before'), new Date())).toMatchObject({ duplicate: true })
 
     const failing = inbox.receive(event('lost'), new Date())
     await tick()
@@ -114,7 +116,7 @@ describe('durable commits', () => {
     expect(db.walSync.failure).toBeDefined()
 
     // A later fsync could succeed without the pages the failed one lost: nothing is acknowledged any more,
-    // neither new events nor duplicates (not even of an event synced before the failure).
+    // neither new events nor duplicates (not even of an event synced before the failure, held in memory).
     for (const id of ['next', 'lost', 'before']) {
       const err = await inbox.receive(event(id), new Date()).catch((e: unknown) => e)
       expect(err).toBeInstanceOf(AppError)

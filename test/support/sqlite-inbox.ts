@@ -15,6 +15,7 @@ export interface TestInboxOptions {
   handlers?: Handler[]
   sqlite?: Partial<OpenSqliteOptions>
   onBatch?: (size: number) => void
+  settledCacheSize?: number
 }
 
 export function openTestInbox(options: TestInboxOptions = {}) {
@@ -31,6 +32,7 @@ export function openTestInbox(options: TestInboxOptions = {}) {
     handlerTimeoutMs: 5000,
     maxAttempts: 5,
     ...(options.onBatch ? { onBatch: options.onBatch } : {}),
+    ...(options.settledCacheSize === undefined ? {} : { settledCacheSize: options.settledCacheSize }),
   })
   return {
     db,
