@@ -3,7 +3,8 @@
  * is rolled back, but the handler's promise may go on running; if it could still write, its late writes
  * would land in whatever transaction is open next (another event's), or in autocommit. So every handler gets
  * its own view of the writer connection that can be revoked: after `revoke()`, every call on the connection,
- * and on any statement prepared through it, throws.
+ * and on any statement prepared through it, throws. So does every call once SQLite has rolled the transaction
+ * back on its own (TransactionLostError).
  */
 import type Database from 'better-sqlite3'
 
@@ -13,6 +14,20 @@ export class RevokedTransactionError extends Error {
       'this transaction has ended (the handler timed out or already finished): ctx.tx can no longer be used',
     )
     this.name = 'RevokedTransactionError'
+  }
+}
+
+/**
+ * Some SQLite errors (disk full, I/O) roll back the whole transaction by themselves. A statement run after
+ * that would run in autocommit: written at once, outside the event's transaction, and never synced through
+ * the inbox. So a handler that swallowed such an error, and the inbox itself, are stopped by this instead.
+ */
+export class TransactionLostError extends Error {
+  constructor() {
+    super(
+      'the write transaction was rolled back by SQLite (disk full or I/O error); nothing more is written in it',
+    )
+    this.name = 'TransactionLostError'
   }
 }
 
@@ -28,6 +43,7 @@ export function revocableClient(db: Database.Database): RevocableClient {
   let live = true
   const check = () => {
     if (!live) throw new RevokedTransactionError()
+    if (!db.inTransaction) throw new TransactionLostError()
   }
 
   const guard = <T extends object>(target: T, wrapResult: (result: unknown, self: T) => unknown): T => {

@@ -217,18 +217,27 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         notes.clear()
       }
       const taskResults: Array<{ task: Task; ok: boolean; value: unknown }> = []
+      // Some SQLite errors (disk full, I/O) roll back the whole transaction on their own; then nothing the
+      // batch wrote so far will commit, no delivery of it may be acknowledged, and nothing more may run: a
+      // SAVEPOINT would open a new transaction, and its RELEASE commit it at once, unsynced.
+      let lost = !writer.inTransaction
       for (const task of batchTasks) {
+        if (lost) break
         savepoint.run()
         try {
           taskResults.push({ task, ok: true, value: await task.run(w) })
           release.run()
         } catch (err) {
-          rollbackTo.run()
-          release.run()
+          try {
+            rollbackTo.run()
+            release.run()
+          } catch {
+            // the transaction is gone (checked below)
+          }
           taskResults.push({ task, ok: false, value: err })
         }
+        if (!writer.inTransaction) lost = true
       }
-      let lost = false
       for (const job of batch) {
         if (lost) {
           settled.push({ job, error: storageError(new Error('transaction lost')) })
@@ -239,8 +248,6 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         } catch (err) {
           settled.push({ job, error: err })
         }
-        // Some SQLite errors (disk full, I/O) roll back the whole transaction on their own; then nothing the
-        // batch wrote so far will commit, and no delivery of it may be acknowledged.
         if (!writer.inTransaction) lost = true
       }
       // What is left of the transaction is rolled back (SQLite may have done it already) and nothing of the

@@ -15,10 +15,10 @@
 import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
-import { compileStatement } from '../db/compiled-statement.ts'
+import { type CompiledStatement, compileStatement } from '../db/compiled-statement.ts'
 import { attempts, type EventStatus, events, objectVersions, statusCounts } from '../db/schema.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
-import { revocableClient } from './revocable-client.ts'
+import { revocableClient, TransactionLostError } from './revocable-client.ts'
 
 /** The savepoint sqlite-inbox.ts opens around each event. */
 export const EVENT_SAVEPOINT = 'hookinbox_event'
@@ -42,6 +42,19 @@ const ps = (name: string) => sql`${p(name)}`
 
 export function createSqliteStore(writer: Database.Database): SqliteEventStore {
   const w = drizzle(writer)
+  /** Every write of the store belongs to the inbox's transaction; none may fall back to autocommit. */
+  const transactional = <V extends Record<string, unknown>>(
+    statement: CompiledStatement<V>,
+  ): CompiledStatement<V> => ({
+    run(values) {
+      if (!writer.inTransaction) throw new TransactionLostError()
+      return statement.run(values)
+    },
+    get(values) {
+      if (!writer.inTransaction) throw new TransactionLostError()
+      return statement.get(values)
+    },
+  })
   const byKey = and(eq(events.eventId, p('eventId')), eq(events.provider, p('provider')))
   const find = compileStatement<{ provider: string; eventId: string }>(
     writer,
@@ -66,69 +79,81 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
     lastError: ps('lastError'),
     handlers: ps('handlers'),
   }
-  const insert = compileStatement<Record<string, unknown>>(
-    writer,
-    w.insert(events).values({
-      ...eventValues,
-      provider: p('provider'),
-      eventId: p('eventId'),
-      receivedAt: p('receivedAt'),
-      occurredAt: p('occurredAt'),
-    }),
-  )
-  const update = compileStatement<Record<string, unknown>>(
-    writer,
-    w
-      .update(events)
-      .set(eventValues)
-      .where(eq(events.seq, p('seq'))),
-  )
-  const touch = compileStatement<{ provider: string; eventId: string; count: number; at: number }>(
-    writer,
-    w
-      .update(events)
-      .set({ duplicates: sql`${events.duplicates} + ${p('count')}`, lastSeenAt: ps('at') })
-      .where(byKey),
-  )
-  const addAttempt = compileStatement<Record<string, unknown>>(
-    writer,
-    w.insert(attempts).values({
-      eventSeq: p('eventSeq'),
-      at: p('at'),
-      outcome: ps('outcome'),
-      durationMs: p('durationMs'),
-      error: p('error'),
-      trigger: ps('trigger'),
-    }),
-  )
-  const recordVersion = compileStatement<Record<string, unknown>>(
-    writer,
-    w
-      .insert(objectVersions)
-      .values({
+  const insert = transactional(
+    compileStatement<Record<string, unknown>>(
+      writer,
+      w.insert(events).values({
+        ...eventValues,
         provider: p('provider'),
-        objectKey: p('objectKey'),
-        occurredAt: p('occurredAt'),
         eventId: p('eventId'),
-      })
-      .onConflictDoUpdate({
-        target: [objectVersions.provider, objectVersions.objectKey],
-        set: { occurredAt: sql`excluded.occurred_at`, eventId: sql`excluded.event_id` },
-        // Only move forward: an older event leaves the row alone, and then nothing is returned.
-        setWhere: sql`${objectVersions.occurredAt} <= excluded.occurred_at`,
-      })
-      .returning({ objectKey: objectVersions.objectKey }),
+        receivedAt: p('receivedAt'),
+        occurredAt: p('occurredAt'),
+      }),
+    ),
+  )
+  const update = transactional(
+    compileStatement<Record<string, unknown>>(
+      writer,
+      w
+        .update(events)
+        .set(eventValues)
+        .where(eq(events.seq, p('seq'))),
+    ),
+  )
+  const touch = transactional(
+    compileStatement<{ provider: string; eventId: string; count: number; at: number }>(
+      writer,
+      w
+        .update(events)
+        .set({ duplicates: sql`${events.duplicates} + ${p('count')}`, lastSeenAt: ps('at') })
+        .where(byKey),
+    ),
+  )
+  const addAttempt = transactional(
+    compileStatement<Record<string, unknown>>(
+      writer,
+      w.insert(attempts).values({
+        eventSeq: p('eventSeq'),
+        at: p('at'),
+        outcome: ps('outcome'),
+        durationMs: p('durationMs'),
+        error: p('error'),
+        trigger: ps('trigger'),
+      }),
+    ),
+  )
+  const recordVersion = transactional(
+    compileStatement<Record<string, unknown>>(
+      writer,
+      w
+        .insert(objectVersions)
+        .values({
+          provider: p('provider'),
+          objectKey: p('objectKey'),
+          occurredAt: p('occurredAt'),
+          eventId: p('eventId'),
+        })
+        .onConflictDoUpdate({
+          target: [objectVersions.provider, objectVersions.objectKey],
+          set: { occurredAt: sql`excluded.occurred_at`, eventId: sql`excluded.event_id` },
+          // Only move forward: an older event leaves the row alone, and then nothing is returned.
+          setWhere: sql`${objectVersions.occurredAt} <= excluded.occurred_at`,
+        })
+        .returning({ objectKey: objectVersions.objectKey }),
+    ),
   )
   // One writer: no contention, so one shard.
-  const count = compileStatement<{ provider: string; status: string; delta: number }>(
-    writer,
-    w
-      .insert(statusCounts)
-      .values({ provider: p('provider'), status: ps('status'), shard: 0, n: p('delta') })
-      .onConflictDoUpdate({
-        target: [statusCounts.provider, statusCounts.status, statusCounts.shard],
-        set: { n: sql`${statusCounts.n} + excluded.n` },
-      }),
+  const count = transactional(
+    compileStatement<{ provider: string; status: string; delta: number }>(
+      writer,
+      w
+        .insert(statusCounts)
+        .values({ provider: p('provider'), status: ps('status'), shard: 0, n: p('delta') })
+        .onConflictDoUpdate({
+          target: [statusCounts.provider, statusCounts.status, statusCounts.shard],
+          set: { n: sql`${statusCounts.n} + excluded.n` },
+        }),
+    ),
   )
   const undo = writer.prepare(`ROLLBACK TO ${EVENT_SAVEPOINT}`)
 
