@@ -7,7 +7,7 @@
  * on libuv's thread pool (fs.fsync on its own descriptor of the WAL: fsync flushes the file, whichever
  * descriptor wrote it). Nothing may treat a commit as durable before its sync resolves:
  * - a delivery is answered only after `afterCommit()` of the commit that holds it resolves;
- * - a duplicate answered from the read connection first waits for `settled()`, since the row it saw may
+ * - a duplicate answered from a read of committed rows first waits for `settled()`, since the row it saw may
  *   belong to a commit whose sync is still running.
  * Commits that land while a sync runs share the next one (one fsync for all of them).
  *

@@ -8,7 +8,8 @@
  * delivery's promise resolves only after the commit that holds its event. Nothing waits on a timer: a lone
  * delivery is written at once; deliveries that arrive while a batch is being written form the next batch.
  *
- * Duplicates of settled events are answered from the read connection without entering the queue.
+ * Duplicates of settled events are answered without entering the queue or taking the write lock: from
+ * memory (settled-cache.ts), else from a read of committed rows.
  */
 import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
@@ -82,10 +83,16 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
 
   const key = { provider: sql.placeholder('provider'), eventId: sql.placeholder('eventId') }
   const byKey = and(eq(events.eventId, key.eventId), eq(events.provider, key.provider))
-  const readStatus = compileStatement<{ provider: string; eventId: string }>(
-    db.reader,
-    db.readerDb.select({ status: events.status, attempts: events.attempts }).from(events).where(byKey),
-  )
+  const statusQuery = db.readerDb
+    .select({ status: events.status, attempts: events.attempts })
+    .from(events)
+    .where(byKey)
+  const readStatus = compileStatement<{ provider: string; eventId: string }>(db.reader, statusQuery)
+  // The same look-up on the writer's connection, used while it holds no transaction (then it sees only
+  // committed rows and takes no write lock; between batches, which is when requests are read). Its page cache
+  // stays warm across its own commits, whereas SQLite drops the read connection's at each of them: scenario
+  // (1) of the bench measured 11 % less CPU per new event.
+  const readStatusOnWriter = compileStatement<{ provider: string; eventId: string }>(writer, statusQuery)
 
   // About 3 MB at 20,000 (a key, a small object and the map's slot each).
   const settledCache = new SettledCache(options.settledCacheSize ?? 20_000)
@@ -277,7 +284,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       // A replay or a maintenance task may have changed or deleted settled events: forget them all, now,
       // before any look-up can see this commit (see settled-cache.ts).
       if (batchTasks.length > 0 || batch.some((job) => job.work.kind === 'replay')) settledCache.forgetAll()
-      // Registered at once (nothing may come between): duplicates read from the read connection can see this
+      // Registered at once (nothing may come between): duplicates looked up from now on can see this
       // commit now, and must wait for its sync.
       const durable = db.walSync.afterCommit()
       try {
@@ -352,7 +359,8 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       const generation = settledCache.generation
       let known: { status: EventStatus; attempts: number } | undefined
       try {
-        const row = readStatus.get({ provider: event.provider, eventId: event.id })
+        const lookUp = writer.inTransaction ? readStatus : readStatusOnWriter
+        const row = lookUp.get({ provider: event.provider, eventId: event.id })
         if (row) known = { status: row[0] as EventStatus, attempts: row[1] as number }
       } catch (err) {
         throw storageError(err)

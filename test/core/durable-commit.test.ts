@@ -105,7 +105,7 @@ describe('durable commits', () => {
     await tick()
     gate.calls[0]?.release()
     await committedBefore
-    // A duplicate of it, answered from the read connection, puts it in the settled-event cache.
+    // A duplicate of it, answered from a read of its row, puts it in the settled-event cache.
     expect(await inbox.receive(event('before'), new Date())).toMatchObject({ duplicate: true })
 
     const failing = inbox.receive(event('lost'), new Date())

@@ -119,7 +119,40 @@ describe('group commit', () => {
     expect(batches).toEqual([1])
   })
 
-  it('duplicates of settled events are answered from the read connection without a write batch', async () => {
+  it('a duplicate of an event settled in the open, uncommitted batch waits for that batch to commit', async () => {
+    let open: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      open = resolve
+    })
+    const { inbox, batches } = setup([
+      {
+        provider: 'stripe',
+        events: ['hold'],
+        async handle() {
+          await gate
+        },
+      },
+    ])
+    // One batch: 'settled' is written (ignored: no handler for its type), then 'held' keeps it open.
+    const settled = inbox.receive(event('settled', 'x'), new Date())
+    const held = inbox.receive(event('held', 'hold'), new Date())
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // The writer's connection already holds 'settled' as ignored, uncommitted: the look-up must not see it.
+    let answered = false
+    const duplicate = inbox.receive(event('settled', 'x'), new Date()).then((o) => {
+      answered = true
+      return o
+    })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(answered).toBe(false)
+    open()
+    expect(await settled).toMatchObject({ status: 'ignored', duplicate: false })
+    expect(await held).toMatchObject({ status: 'processed' })
+    expect(await duplicate).toMatchObject({ status: 'ignored', duplicate: true })
+    expect(batches).toEqual([2, 1])
+  })
+
+  it('duplicates of settled events are answered by a read, without a write batch', async () => {
     const { inbox, batches } = setup([])
     await inbox.receive(event('once', 'x'), new Date())
     const again = await inbox.receive(event('once', 'x'), new Date())
