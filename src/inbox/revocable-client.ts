@@ -36,6 +36,10 @@ export interface RevocableClient {
   revoke(): void
 }
 
+const TRANSACTION_VARIANTS = ['default', 'deferred', 'immediate', 'exclusive'] as const
+type TransactionFunction = ((...a: unknown[]) => unknown) &
+  Record<(typeof TRANSACTION_VARIANTS)[number], (...a: unknown[]) => unknown>
+
 const isStatement = (v: unknown): v is Database.Statement =>
   typeof v === 'object' && v !== null && typeof (v as Database.Statement).run === 'function'
 
@@ -64,22 +68,21 @@ export function revocableClient(db: Database.Database): RevocableClient {
   const wrap = (result: unknown): unknown => {
     if (isStatement(result)) return guard(result, (r) => r)
     if (typeof result === 'function') {
-      // db.transaction(fn) returns a function (with .deferred/.immediate variants): guard its calls too.
-      const fn = result as (...a: unknown[]) => unknown
-      return new Proxy(fn, {
-        apply(t, thisArg, args) {
+      // db.transaction(fn) returns a function with .deferred/.immediate/.exclusive/.default variants, which
+      // are read-only properties, so a Proxy may not hand out guarded ones (it throws a TypeError instead):
+      // a plain function of our own, with guarded variants. Inside the event's transaction, better-sqlite3
+      // runs it as a savepoint.
+      const fn = result as TransactionFunction
+      const guarded = (variant: (...a: unknown[]) => unknown) =>
+        function (this: unknown, ...args: unknown[]) {
           check()
-          return Reflect.apply(t, thisArg, args)
-        },
-        get(t, prop) {
-          const value = Reflect.get(t, prop, t) as unknown
-          if (typeof value !== 'function') return value
-          return (...args: unknown[]) => {
-            check()
-            return (value as (...a: unknown[]) => unknown).apply(t, args)
-          }
-        },
-      })
+          return variant.apply(this, args)
+        }
+      const wrapped = guarded(fn)
+      for (const name of TRANSACTION_VARIANTS) {
+        if (typeof fn[name] === 'function') Object.defineProperty(wrapped, name, { value: guarded(fn[name]) })
+      }
+      return wrapped
     }
     return result
   }

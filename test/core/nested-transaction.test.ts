@@ -1,0 +1,53 @@
+/**
+ * A handler may group some of its writes with `ctx.tx.transaction(…)`: inside the event's transaction that is
+ * a savepoint, so a failure inside it undoes only that group, and the rest of the handler's writes stay.
+ */
+import { sql } from 'drizzle-orm'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Handler } from '../../src/handlers.ts'
+import type { VerifiedEvent } from '../../src/providers/provider.ts'
+import { openTestInbox } from '../support/sqlite-inbox.ts'
+import { EFFECTS_TABLE_SQL } from '../support/test-service.ts'
+
+const event = (id: string): VerifiedEvent => ({ provider: 'stripe', id, type: 'test.event', payload: { id } })
+
+describe('a nested transaction in a handler', () => {
+  const cleanups: Array<() => Promise<void> | void> = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c()
+  })
+
+  it('is a savepoint: a failure inside it undoes only its own writes', async () => {
+    const caught: unknown[] = []
+    const handler: Handler = {
+      provider: 'stripe',
+      events: '*',
+      handle(e, ctx) {
+        const effect = (name: string) =>
+          sql`INSERT INTO test_effects (event_id, handler) VALUES (${e.id}, ${name})`
+        ctx.tx.run(effect('outer'))
+        try {
+          ctx.tx.transaction((tx) => {
+            tx.run(effect('undone'))
+            throw new Error('this group fails')
+          })
+        } catch (err) {
+          caught.push(err)
+        }
+        ctx.tx.transaction((tx) => {
+          tx.run(effect('kept'))
+        })
+      },
+    }
+    const { db, inbox, dispose } = openTestInbox({ handlers: [handler] })
+    cleanups.push(dispose)
+    db.writer.exec(EFFECTS_TABLE_SQL)
+
+    expect(await inbox.receive(event('n1'), new Date())).toMatchObject({ status: 'processed' })
+    expect(caught.map((e) => (e as Error).message)).toEqual(['this group fails'])
+    const effects = db.reader
+      .prepare("SELECT handler FROM test_effects WHERE event_id = 'n1' ORDER BY rowid")
+      .all()
+    expect(effects).toEqual([{ handler: 'outer' }, { handler: 'kept' }])
+  })
+})
