@@ -28,6 +28,7 @@ import {
   storageError,
 } from './inbox.ts'
 import { type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
+import { revocableClient } from './revocable-client.ts'
 import { eventKey, SettledCache } from './settled-cache.ts'
 import { createSqliteStore, EVENT_SAVEPOINT } from './sqlite-store.ts'
 
@@ -72,7 +73,10 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
   const deps = processDeps(options)
   const maxBatch = options.maxBatch ?? 64
   const writer: Database.Database = db.writer
-  const w = drizzle(writer)
+  // For maintenance tasks, deferred writes and statistics, all run inside the batch's transaction: a view of
+  // the writer that refuses every call once SQLite has rolled that transaction back on its own (see
+  // TransactionLostError), so that no write of theirs can land outside it.
+  const w = drizzle(revocableClient(writer).client)
 
   const begin = writer.prepare('BEGIN IMMEDIATE')
   const commit = writer.prepare('COMMIT')
@@ -230,7 +234,14 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       let lost = !writer.inTransaction
       for (const task of batchTasks) {
         if (lost) break
-        savepoint.run()
+        try {
+          savepoint.run()
+        } catch (err) {
+          // The connection is unusable; refused with the rest of the batch below.
+          log.error({ err }, 'could not open a savepoint for a maintenance task')
+          lost = true
+          break
+        }
         try {
           taskResults.push({ task, ok: true, value: await task.run(w) })
           release.run()

@@ -90,6 +90,27 @@ describe('a full disk during a batch', () => {
     expect(row('e1')).toEqual({ status: 'processed', attempts: 1 })
   })
 
+  it('a maintenance task or a deferred write that swallowed its own failed write cannot go on writing either', async () => {
+    const mode = { park: false }
+    const { db, inbox, fillDisk } = setup(mode)
+    const notes = () => db.reader.prepare('SELECT handler FROM test_effects ORDER BY rowid').all()
+    const bigThenSmall =
+      (name: string) => async (tx: Parameters<Parameters<typeof inbox.maintain>[0]>[0]) => {
+        try {
+          await tx.run(sql`INSERT INTO test_blobs (x) VALUES (randomblob(400000))`)
+        } catch {
+          // swallowed, as careless code would
+        }
+        await tx.run(sql`INSERT INTO test_effects (event_id, handler) VALUES ('none', ${name})`)
+      }
+    fillDisk()
+    const task = await inbox.maintain(bigThenSmall('task')).catch((e: unknown) => e)
+    expect(task).toMatchObject({ kind: 'storage_unavailable' })
+    inbox.writeLater(bigThenSmall('deferred'))
+    await inbox.receive(event('d1'), new Date()).catch(() => {})
+    expect(notes()).toEqual([])
+  })
+
   it('a replay of a parked event: refused, the event stays parked, and its duplicates say so', async () => {
     const mode = { park: true }
     const { inbox, fillDisk, row, effects } = setup(mode)
