@@ -55,6 +55,9 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
       return statement.get(values)
     },
   })
+  /** A store write: compiled once, run only inside the inbox's transaction. */
+  const compileWrite = <V extends Record<string, unknown>>(query: Parameters<typeof compileStatement>[1]) =>
+    transactional(compileStatement<V>(writer, query))
   const byKey = and(eq(events.eventId, p('eventId')), eq(events.provider, p('provider')))
   const find = compileStatement<{ provider: string; eventId: string }>(
     writer,
@@ -79,81 +82,63 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
     lastError: ps('lastError'),
     handlers: ps('handlers'),
   }
-  const insert = transactional(
-    compileStatement<Record<string, unknown>>(
-      writer,
-      w.insert(events).values({
-        ...eventValues,
+  const insert = compileWrite<Record<string, unknown>>(
+    w.insert(events).values({
+      ...eventValues,
+      provider: p('provider'),
+      eventId: p('eventId'),
+      receivedAt: p('receivedAt'),
+      occurredAt: p('occurredAt'),
+    }),
+  )
+  const update = compileWrite<Record<string, unknown>>(
+    w
+      .update(events)
+      .set(eventValues)
+      .where(eq(events.seq, p('seq'))),
+  )
+  const touch = compileWrite<{ provider: string; eventId: string; count: number; at: number }>(
+    w
+      .update(events)
+      .set({ duplicates: sql`${events.duplicates} + ${p('count')}`, lastSeenAt: ps('at') })
+      .where(byKey),
+  )
+  const addAttempt = compileWrite<Record<string, unknown>>(
+    w.insert(attempts).values({
+      eventSeq: p('eventSeq'),
+      at: p('at'),
+      outcome: ps('outcome'),
+      durationMs: p('durationMs'),
+      error: p('error'),
+      trigger: ps('trigger'),
+    }),
+  )
+  const recordVersion = compileWrite<Record<string, unknown>>(
+    w
+      .insert(objectVersions)
+      .values({
         provider: p('provider'),
-        eventId: p('eventId'),
-        receivedAt: p('receivedAt'),
+        objectKey: p('objectKey'),
         occurredAt: p('occurredAt'),
-      }),
-    ),
-  )
-  const update = transactional(
-    compileStatement<Record<string, unknown>>(
-      writer,
-      w
-        .update(events)
-        .set(eventValues)
-        .where(eq(events.seq, p('seq'))),
-    ),
-  )
-  const touch = transactional(
-    compileStatement<{ provider: string; eventId: string; count: number; at: number }>(
-      writer,
-      w
-        .update(events)
-        .set({ duplicates: sql`${events.duplicates} + ${p('count')}`, lastSeenAt: ps('at') })
-        .where(byKey),
-    ),
-  )
-  const addAttempt = transactional(
-    compileStatement<Record<string, unknown>>(
-      writer,
-      w.insert(attempts).values({
-        eventSeq: p('eventSeq'),
-        at: p('at'),
-        outcome: ps('outcome'),
-        durationMs: p('durationMs'),
-        error: p('error'),
-        trigger: ps('trigger'),
-      }),
-    ),
-  )
-  const recordVersion = transactional(
-    compileStatement<Record<string, unknown>>(
-      writer,
-      w
-        .insert(objectVersions)
-        .values({
-          provider: p('provider'),
-          objectKey: p('objectKey'),
-          occurredAt: p('occurredAt'),
-          eventId: p('eventId'),
-        })
-        .onConflictDoUpdate({
-          target: [objectVersions.provider, objectVersions.objectKey],
-          set: { occurredAt: sql`excluded.occurred_at`, eventId: sql`excluded.event_id` },
-          // Only move forward: an older event leaves the row alone, and then nothing is returned.
-          setWhere: sql`${objectVersions.occurredAt} <= excluded.occurred_at`,
-        })
-        .returning({ objectKey: objectVersions.objectKey }),
-    ),
+        eventId: p('eventId'),
+      })
+      .onConflictDoUpdate({
+        target: [objectVersions.provider, objectVersions.objectKey],
+        set: { occurredAt: sql`excluded.occurred_at`, eventId: sql`excluded.event_id` },
+        // Only move forward: an older event leaves the row alone, and then nothing is returned.
+        setWhere: sql`${objectVersions.occurredAt} <= excluded.occurred_at`,
+      })
+      .returning({ objectKey: objectVersions.objectKey }),
   )
   // One writer: no contention, so one shard.
-  const count = transactional(
-    compileStatement<{ provider: string; status: string; delta: number }>(
-      writer,
-      w
-        .insert(statusCounts)
-        .values({ provider: p('provider'), status: ps('status'), shard: 0, n: p('delta') })
-        .onConflictDoUpdate({
-          target: [statusCounts.provider, statusCounts.status, statusCounts.shard],
-          set: { n: sql`${statusCounts.n} + excluded.n` },
-        }),
-    ),
+  const count = compileWrite<{ provider: string; status: string; delta: number }>(
+    w
+      .insert(statusCounts)
+      .values({ provider: p('provider'), status: ps('status'), shard: 0, n: p('delta') })
+      .onConflictDoUpdate({
+        target: [statusCounts.provider, statusCounts.status, statusCounts.shard],
+        set: { n: sql`${statusCounts.n} + excluded.n` },
+      }),
   )
   const undo = writer.prepare(`ROLLBACK TO ${EVENT_SAVEPOINT}`)
 
