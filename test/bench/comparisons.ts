@@ -28,8 +28,15 @@ async function finish(
   return { id, title, ...measured, eventsPerRequest: 1, peakRssBytes, exitCode, notes: [] }
 }
 
-/** A reference server fed the same signed Stripe requests as scenario 1 (repeated: it stores nothing). */
-export async function runReference(mode: 'bare' | 'verify', options: BenchOptions): Promise<RunResult> {
+/**
+ * A reference server fed the same signed Stripe requests as scenario 1 (repeated: it stores nothing).
+ * `again`: the verification-only reference measured a second time, after the scenarios (see report.ts).
+ */
+export async function runReference(
+  mode: 'bare' | 'verify',
+  options: BenchOptions,
+  again = false,
+): Promise<RunResult> {
   const scratch = scratchDir(`ref-${mode}`)
   const child = await spawnChild({
     name: `reference (${mode})`,
@@ -40,8 +47,12 @@ export async function runReference(mode: 'bare' | 'verify', options: BenchOption
   try {
     const measured = await measureCycle(child, stripeRequests(20_000, 'r'), options)
     const title =
-      mode === 'bare' ? 'reference: bare Hono, answers 200' : 'reference: Hono + Stripe verification only'
-    return await finish(child, `ref-${mode}`, title, measured)
+      mode === 'bare'
+        ? 'reference: bare Hono, answers 200'
+        : again
+          ? 'reference: verification only, again after the scenarios'
+          : 'reference: Hono + Stripe verification only'
+    return await finish(child, again ? `ref-${mode}-again` : `ref-${mode}`, title, measured)
   } finally {
     await child.stop()
     scratch.remove()

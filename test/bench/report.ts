@@ -50,9 +50,29 @@ const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`
 const num = (n: number) => Math.round(n).toLocaleString('en')
 const pct = (ratio: number | undefined) => (ratio === undefined ? '—' : `${(ratio * 100).toFixed(0)} %`)
 
+/** The verification-only reference's runs (before the scenarios and, in a full run, after them). */
+const verifyRuns = (runs: RunResult[]) =>
+  runs.filter((r) => r.id === 'ref-verify' || r.id === 'ref-verify-again')
+
+/** The mean rate of the verification-only reference over its runs: what the ratios are taken against. */
+export function verifyRps(runs: RunResult[]): number | undefined {
+  const refs = verifyRuns(runs)
+  return refs.length === 0 ? undefined : refs.reduce((sum, r) => sum + r.load.rps, 0) / refs.length
+}
+
+/** "37 %", or with two reference runs "37 % (35–40 % against each run)". */
+function ratioToVerify(rps: number, runs: RunResult[]): { ratio: number; text: string } {
+  const ratio = rps / (verifyRps(runs) as number)
+  const each = verifyRuns(runs).map((r) => rps / r.load.rps)
+  if (each.length < 2) return { ratio, text: pct(ratio) }
+  const low = Math.min(...each)
+  const high = Math.max(...each)
+  return { ratio, text: `${pct(ratio)} (${(low * 100).toFixed(0)}–${pct(high)} against each run)` }
+}
+
 export function computeTargets(runs: RunResult[]): Target[] {
   const get = (id: string) => runs.find((r) => r.id === id)
-  const verify = get('ref-verify')
+  const verify = verifyRps(runs)
   const seed = get('seed')
   const s1 = get('1')
   const s3 = get('3')
@@ -61,13 +81,13 @@ export function computeTargets(runs: RunResult[]): Target[] {
   const add = (name: string, goal: string, actual: string, pass: boolean | undefined) =>
     targets.push({ name, goal, actual, pass })
   if (s1 && verify) {
-    const r = s1.load.rps / verify.load.rps
-    add('(1) throughput', '>= 80 % of verification-only', pct(r), r >= 0.8)
+    const { ratio, text } = ratioToVerify(s1.load.rps, runs)
+    add('(1) throughput', '>= 80 % of verification-only', text, ratio >= 0.8)
   }
   if (s1) add('(1) p99 latency', '< 15 ms', `${s1.load.p99Ms.toFixed(1)} ms`, s1.load.p99Ms < 15)
   if (s3 && verify) {
-    const r = s3.load.rps / verify.load.rps
-    add('(3) duplicates throughput', '>= 90 % of verification-only', pct(r), r >= 0.9)
+    const { ratio, text } = ratioToVerify(s3.load.rps, runs)
+    add('(3) duplicates throughput', '>= 90 % of verification-only', text, ratio >= 0.9)
   }
   if (seed) {
     if (s1)
@@ -115,7 +135,7 @@ export function computeTargets(runs: RunResult[]): Target[] {
 
 export function formatTable(runs: RunResult[]): string {
   const bare = runs.find((r) => r.id === 'ref-bare')?.load.rps
-  const verify = runs.find((r) => r.id === 'ref-verify')?.load.rps
+  const verify = verifyRps(runs)
   const header = [
     'run',
     'scenario',
