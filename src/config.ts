@@ -43,6 +43,7 @@ const EnvSchema = z.object({
   DATABASE_URL: z.string().trim().min(1).default(DEFAULT_DATABASE_URL),
   DATABASE_POOL_SIZE: intIn(1, 1000).default(10),
   SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
+  SQLITE_DUPLICATE_CACHE: intIn(0, 1_000_000).default(20_000),
   HANDLERS_DIR: z.string().trim().min(1).default('./handlers'),
   STRIPE_WEBHOOK_SECRET: optionalSecretList,
   STRIPE_TOLERANCE_SECONDS: intIn(1, 86_400).default(300),
@@ -82,7 +83,7 @@ export interface Config {
   port: number
   host: string
   database:
-    | { kind: 'sqlite'; path: string; synchronous: 'FULL' | 'NORMAL' }
+    | { kind: 'sqlite'; path: string; synchronous: 'FULL' | 'NORMAL'; duplicateCache: number }
     | { kind: 'postgres'; url: string; poolSize: number }
   handlersDir: string
   stripe: { secrets: string[]; toleranceSeconds: number } | undefined
@@ -190,7 +191,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     host: e.HOST,
     database: postgres
       ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE }
-      : { kind: 'sqlite', path: sqlitePath(e.DATABASE_URL), synchronous: e.SQLITE_SYNCHRONOUS },
+      : {
+          kind: 'sqlite',
+          path: sqlitePath(e.DATABASE_URL),
+          synchronous: e.SQLITE_SYNCHRONOUS,
+          duplicateCache: e.SQLITE_DUPLICATE_CACHE,
+        },
     handlersDir: e.HANDLERS_DIR,
     stripe:
       e.STRIPE_WEBHOOK_SECRET.length > 0

@@ -104,6 +104,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
   const inbox = createSqliteInbox({
     ...inboxOptions,
     db,
+    settledCacheSize: config.database.duplicateCache,
     ...(options.onBatch ? { onBatch: options.onBatch } : {}),
   })
   await inbox.maintain((w) => backfillStatusCounts(w, sqliteTables))

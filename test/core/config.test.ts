@@ -11,7 +11,7 @@ describe('configuration', () => {
     expect(c).toMatchObject({
       port: 3000,
       host: '0.0.0.0',
-      database: { kind: 'sqlite', path: './data/hookinbox.db', synchronous: 'FULL' },
+      database: { kind: 'sqlite', path: './data/hookinbox.db', synchronous: 'FULL', duplicateCache: 20_000 },
       handlersDir: './handlers',
       stripe: undefined,
       maxBodyBytes: 1_048_576,
@@ -39,6 +39,8 @@ describe('configuration', () => {
     [{ HANDLER_TIMEOUT_MS: '-1' }, /HANDLER_TIMEOUT_MS/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ SQLITE_SYNCHRONOUS: 'OFF' }, /SQLITE_SYNCHRONOUS/],
+    [{ SQLITE_DUPLICATE_CACHE: '-5' }, /SQLITE_DUPLICATE_CACHE/],
+    [{ SQLITE_DUPLICATE_CACHE: 'lots' }, /SQLITE_DUPLICATE_CACHE/],
     [{ ADYEN_HMAC_KEY: 'not-hex-secret-value' }, /ADYEN_HMAC_KEY: key #1 is not an even-length hex string/],
     [{ ADMIN_TOKEN: 'short-secret' }, /ADMIN_TOKEN: must be at least 16 characters/],
     [{ PAYPAL_WEBHOOK_ID: 'ABC', PAYPAL_VERIFY: 'api' }, /PAYPAL_CLIENT_ID/],

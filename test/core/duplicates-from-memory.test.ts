@@ -8,6 +8,8 @@ import type { FsyncFn } from '../../src/db/wal-sync.ts'
 import { type Handler, PermanentError } from '../../src/handlers.ts'
 import type { VerifiedEvent } from '../../src/providers/provider.ts'
 import { openTestInbox, type TestInboxOptions } from '../support/sqlite-inbox.ts'
+import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
+import { startTestService } from '../support/test-service.ts'
 
 const event = (id: string): VerifiedEvent => ({ provider: 'stripe', id, type: 'test.event', payload: { id } })
 const tick = (ms = 20) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -137,4 +139,21 @@ describe('duplicates answered from memory', () => {
       duplicate: true,
     })
   })
+
+  for (const [setting, afterDeletion] of [
+    [undefined, true],
+    ['0', false],
+  ] as const) {
+    it(`SQLITE_DUPLICATE_CACHE=${setting ?? '(default)'}: a duplicate after its row was deleted behind the service's back is ${afterDeletion ? 'still a duplicate' : 'new again'}`, async () => {
+      const svc = await startTestService(
+        setting === undefined ? {} : { env: { SQLITE_DUPLICATE_CACHE: setting } },
+      )
+      cleanups.push(() => svc.dispose())
+      const e = stripeEvent()
+      expect((await postStripe(svc.url, e)).body).toMatchObject({ duplicate: false })
+      expect((await postStripe(svc.url, e)).body).toMatchObject({ duplicate: true })
+      deleteBehindItsBack(svc.dbPath, e.id as string)
+      expect((await postStripe(svc.url, e)).body).toMatchObject({ duplicate: afterDeletion })
+    })
+  }
 })
