@@ -35,10 +35,6 @@ export class SettledCache {
     return this.#generation
   }
 
-  get size(): number {
-    return this.#entries.size
-  }
-
   get(key: string): KnownEvent | undefined {
     return this.#entries.get(key)
   }

@@ -98,7 +98,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
   // (1) of the bench measured 11 % less CPU per new event.
   const readStatusOnWriter = compileStatement<{ provider: string; eventId: string }>(writer, statusQuery)
 
-  // About 3 MB at 20,000 (a key, a small object and the map's slot each).
+  // About 3.6 MB at 20,000: some 180 bytes an event (its key, a small object, the map's slot), measured.
   const settledCache = new SettledCache(options.settledCacheSize ?? 20_000)
 
   const queue: Job[] = []
