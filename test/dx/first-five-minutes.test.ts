@@ -61,7 +61,10 @@ describe('the first five minutes', () => {
     mkdirSync(handlers)
     // 1. Start development mode with no provider configured at all.
     dev = await startDev({ HANDLERS_DIR: handlers, DATABASE_URL: database })
-    expect(dev.output()).toMatch(/hookinbox development mode/)
+    // The banner goes to stderr right after the "listening" line goes to stdout: the two pipes may deliver
+    // them in either order, so wait for it rather than expect it already there.
+    const started = dev
+    await waitFor(() => /hookinbox development mode/.test(started.output()))
     const secrets = JSON.parse(readFileSync(join(dir.path, 'data', 'dev-secrets.json'), 'utf8'))
     expect(secrets.stripe.webhookSecret).toMatch(/^whsec_dev_[0-9a-f]{48}$/)
 
