@@ -28,8 +28,9 @@ export function runServer(env: Record<string, string>, cwd = PROJECT_ROOT, entry
   proc.stderr?.on('data', (d) => {
     out += d
   })
+  // 'close', not 'exit': only then has all of the process's output been read (tests read it afterwards).
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
+    proc.once('close', (code, signal) => resolve({ code, signal })),
   )
   return { proc, output: () => out, exited }
 }
