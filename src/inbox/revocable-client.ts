@@ -31,6 +31,11 @@ export class TransactionLostError extends Error {
   }
 }
 
+/** Throws TransactionLostError unless `db` is inside a transaction (every write of an attempt or a batch). */
+export function requireTransaction(db: Database.Database): void {
+  if (!db.inTransaction) throw new TransactionLostError()
+}
+
 export interface RevocableClient {
   client: Database.Database
   revoke(): void
@@ -47,7 +52,7 @@ export function revocableClient(db: Database.Database): RevocableClient {
   let live = true
   const check = () => {
     if (!live) throw new RevokedTransactionError()
-    if (!db.inTransaction) throw new TransactionLostError()
+    requireTransaction(db)
   }
 
   const guard = <T extends object>(target: T, wrapResult: (result: unknown, self: T) => unknown): T => {

@@ -18,7 +18,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { type CompiledStatement, compileStatement } from '../db/compiled-statement.ts'
 import { attempts, type EventStatus, events, objectVersions, statusCounts } from '../db/schema.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
-import { revocableClient, TransactionLostError } from './revocable-client.ts'
+import { requireTransaction, revocableClient } from './revocable-client.ts'
 
 /** The savepoint sqlite-inbox.ts opens around each event. */
 export const EVENT_SAVEPOINT = 'hookinbox_event'
@@ -47,11 +47,11 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
     statement: CompiledStatement<V>,
   ): CompiledStatement<V> => ({
     run(values) {
-      if (!writer.inTransaction) throw new TransactionLostError()
+      requireTransaction(writer)
       return statement.run(values)
     },
     get(values) {
-      if (!writer.inTransaction) throw new TransactionLostError()
+      requireTransaction(writer)
       return statement.get(values)
     },
   })
