@@ -33,7 +33,7 @@ async function finish(
  * `again`: the verification-only reference measured a second time, after the scenarios (see report.ts).
  */
 export async function runReference(
-  mode: 'bare' | 'verify',
+  mode: 'bare' | 'verify' | 'parse',
   options: BenchOptions,
   again = false,
 ): Promise<RunResult> {
@@ -49,9 +49,11 @@ export async function runReference(
     const title =
       mode === 'bare'
         ? 'reference: bare Hono, answers 200'
-        : again
-          ? 'reference: verification only, again after the scenarios'
-          : 'reference: Hono + Stripe verification only'
+        : mode === 'parse'
+          ? 'reference: verification + JSON.parse, no storage'
+          : again
+            ? 'reference: verification only, again after the scenarios'
+            : 'reference: Hono + Stripe verification only'
     return await finish(child, again ? `ref-${mode}-again` : `ref-${mode}`, title, measured)
   } finally {
     await child.stop()

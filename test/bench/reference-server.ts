@@ -5,6 +5,8 @@
  *   REFERENCE_MODE=verify  reads the raw body and runs the same Stripe check the service runs
  *                          (Stripe.webhooks.signature.verifyHeader, same tolerance): the ceiling of any
  *                          receiver that verifies.
+ *   REFERENCE_MODE=parse   the same, then JSON.parse of the verified body and a read of its `id`: the least
+ *                          any receiver that tells a duplicate from a new event must do, before any storage.
  * Both answer the same small JSON the service answers, so response sizes match.
  */
 import { serve } from '@hono/node-server'
@@ -16,7 +18,8 @@ const secret = process.env.STRIPE_WEBHOOK_SECRET ?? ''
 const tolerance = Number(process.env.STRIPE_TOLERANCE_SECONDS ?? 300)
 const verifier = Stripe.webhooks.signature
 if (!verifier) throw new Error('the stripe package has no webhook signature verifier')
-if (mode !== 'bare' && mode !== 'verify') throw new Error('REFERENCE_MODE must be bare or verify')
+if (mode !== 'bare' && mode !== 'verify' && mode !== 'parse')
+  throw new Error('REFERENCE_MODE must be bare, verify or parse')
 
 const app = new Hono()
 app.get('/healthz', (c) => c.json({ status: 'ok' }))
@@ -30,6 +33,10 @@ if (mode === 'bare') {
       verifier.verifyHeader(body, c.req.header('stripe-signature') ?? '', secret, tolerance)
     } catch {
       return c.json({ error: 'invalid signature' }, 400)
+    }
+    if (mode === 'parse') {
+      const event = JSON.parse(body.toString('utf8')) as { id?: unknown }
+      if (typeof event.id !== 'string') return c.json({ error: 'no id' }, 400)
     }
     return c.json({ received: true, duplicate: false, status: 'processed' })
   })

@@ -74,6 +74,8 @@ async function main() {
   done(verify)
   // No verifying receiver beats the verification-only reference: it bounds every pool of new events.
   const ceilingRps = verify.load.rps * 1.15
+  // What reading the event costs on top of verifying it, with no storage at all: the ceiling of (1) and (3).
+  if (options.scenarios.length > 0) done(await runReference('parse', options))
 
   for (const n of SCENARIO_NUMBERS.filter((x): x is ScenarioNumber => options.scenarios.includes(x))) {
     log(`(${n}) ${SCENARIOS[n].title}:`)
