@@ -41,11 +41,16 @@ export interface OpenStorageOptions {
   walFsync?: FsyncFn
 }
 
-function redact(url: string): string {
+/**
+ * What the start-up log shows of a PostgreSQL URL: scheme, user, host, port and database. The password is
+ * left out, and so is the whole query string: node-postgres also reads `password`, `sslpassword` and `sslkey`
+ * from there.
+ */
+export function describePostgresUrl(url: string): string {
   try {
     const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
+    const user = u.username ? `${u.username}@` : ''
+    return `${u.protocol}//${user}${u.host}${u.pathname}`
   } catch {
     return 'postgres://…'
   }
@@ -77,7 +82,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
       },
       description: {
         database: 'postgres',
-        url: redact(config.database.url),
+        url: describePostgresUrl(config.database.url),
         schema: database.schema,
         poolSize: config.database.poolSize,
       },

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describePostgresUrl } from '../../src/storage.ts'
 import {
   ADMIN_TOKEN,
   ADYEN_BASIC,
@@ -201,5 +202,18 @@ describe('at LOG_LEVEL=info', () => {
       // Only the admin list may show stored data; the marker sits in payloads, which the list does not include.
       expect(reply.text, what).not.toContain(MARKER)
     }
+  })
+})
+
+describe('the PostgreSQL URL in the start-up log', () => {
+  it('keeps scheme, user, host, port and database, and drops the password wherever it is given', () => {
+    expect(describePostgresUrl('postgres://app:s3cret@db.internal:6432/hookinbox?sslmode=require')).toBe(
+      'postgres://app@db.internal:6432/hookinbox',
+    )
+    for (const param of ['password', 'sslpassword', 'sslkey']) {
+      const described = describePostgresUrl(`postgresql://app@db/hb?${param}=s3cret&sslmode=require`)
+      expect(described).toBe('postgresql://app@db/hb')
+    }
+    expect(describePostgresUrl('not a url s3cret')).not.toContain('s3cret')
   })
 })

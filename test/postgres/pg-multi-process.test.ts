@@ -12,6 +12,8 @@ import { postStripe, STRIPE_SECRET, stripeEvent } from '../support/stripe-signin
 import { tempDir } from '../support/temp-dir.ts'
 
 const EVENTS = 2000
+/** A password in the URL's query string (node-postgres reads it; trust auth ignores it): never logged. */
+const QUERY_PASSWORD = `query-password-${Date.now().toString(36)}`
 const DUPLICATE_SHARE = 0.2
 const CONCURRENCY = 24
 
@@ -25,7 +27,7 @@ describe.skipIf(!postgresAvailable)('three service processes on one PostgreSQL d
     mkdirSync(join(dir.path, 'handlers'))
     writeFileSync(join(dir.path, 'handlers', 'effect.ts'), pgEffectHandler())
     const env = {
-      DATABASE_URL: schema.url,
+      DATABASE_URL: `${schema.url}&password=${QUERY_PASSWORD}`,
       HANDLERS_DIR: join(dir.path, 'handlers'),
       STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
       LOG_LEVEL: 'warn',
@@ -38,6 +40,13 @@ describe.skipIf(!postgresAvailable)('three service processes on one PostgreSQL d
     await Promise.all(instances.map((i) => i.exited))
     await schema?.drop()
     dir.remove()
+  })
+
+  it('logs where the database is at start-up, never the password in the URL', () => {
+    for (const instance of instances) {
+      expect(instance.output()).toContain('"database":"postgres"')
+      expect(instance.output()).not.toContain(QUERY_PASSWORD)
+    }
   })
 
   it('every event has exactly one effect, across instances, duplicates and a SIGKILL', async () => {
