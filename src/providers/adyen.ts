@@ -111,7 +111,33 @@ function signatureMatches(expectedBase64: string, received: unknown): boolean {
   return expected.length === actual.length && timingSafeEqual(expected, actual)
 }
 
+/**
+ * The signed fields are joined by `:` without escaping, so a colon inside one of them could be moved into its
+ * neighbour without changing the signed string (`M` + `shop:42` signs like `M:shop` + `42`): a different item
+ * under the same signature. Only merchantReference (the merchant's own text) may hold a colon; the others are
+ * Adyen's references, account codes, amounts, currency codes, event codes and `true`/`false`, which never do.
+ * With every other field colon-free, the signed string splits one way only.
+ */
+function refuseShiftableColons(item: JsonObject): void {
+  const amount = isObject(item.amount) ? item.amount : {}
+  const fields: Array<[string, unknown]> = [
+    ['pspReference', item.pspReference],
+    ['originalReference', item.originalReference],
+    ['merchantAccountCode', item.merchantAccountCode],
+    ['amount.value', amount.value],
+    ['amount.currency', amount.currency],
+    ['eventCode', item.eventCode],
+    ['success', item.success],
+  ]
+  for (const [name, value] of fields) {
+    if (typeof value === 'string' && value.includes(':')) {
+      throw malformed(`field ${name} contains ':', which only merchantReference may hold`)
+    }
+  }
+}
+
 function verifyItem(item: JsonObject, keys: readonly Buffer[]): void {
+  refuseShiftableColons(item)
   const additionalData = item.additionalData
   const received = isObject(additionalData) ? additionalData.hmacSignature : undefined
   if (typeof received !== 'string' || received.length === 0) {
