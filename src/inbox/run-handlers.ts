@@ -14,14 +14,26 @@ export class HandlerTimeoutError extends Error {
   }
 }
 
+/**
+ * A thrown value as text. Handlers may throw anything, including values String() refuses (an object without
+ * a prototype, a throwing getter or toString); describing the failure must never fail itself, or the event
+ * would be neither recorded nor parked.
+ */
+function describeThrown(error: unknown): string {
+  try {
+    return error instanceof Error ? String(error.message) : String(error)
+  } catch {
+    return 'the handler threw a value that cannot be shown as text'
+  }
+}
+
 /** A handler's failure, with the handler's name, so operators see which one threw. */
 export class HandlerFailure extends Error {
   constructor(
     readonly handler: string,
     readonly error: unknown,
   ) {
-    const message = error instanceof Error ? error.message : String(error)
-    super(`${handler}: ${message}`)
+    super(`${handler}: ${describeThrown(error)}`)
     this.name = 'HandlerFailure'
   }
 
@@ -31,7 +43,13 @@ export class HandlerFailure extends Error {
   }
 }
 
-const errorName = (e: unknown) => (e instanceof Error ? e.name : undefined)
+const errorName = (e: unknown) => {
+  try {
+    return e instanceof Error ? e.name : undefined
+  } catch {
+    return undefined
+  }
+}
 
 /** What the handlers of one attempt share (process-event.ts gives an AttemptScope). */
 export interface HandlerScope {

@@ -54,6 +54,17 @@ export default {
   },
 }
 `,
+        'f-odd-throw.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.odd-throw'],
+  async handle(event, ctx) {
+    ctx.tx.run(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'odd')\`)
+    // String() of this throws a TypeError: it has no prototype, so no toString.
+    throw Object.create(null)
+  },
+}
+`,
         'e-inspect.ts': `export default {
   provider: 'stripe',
   events: ['test.inspect'],
@@ -95,6 +106,16 @@ export default {
     expect(effects(event.id as string)).toBe(0)
     expect(row(event.id as string)).toMatchObject({ status: 'failed', attempts: 1 })
     expect(row(event.id as string)?.last_error).toContain('card declined by test handler')
+  })
+
+  it('a handler throwing a value that cannot be turned into text still fails its event, then parks it', async () => {
+    const event = stripeEvent({ type: 'test.odd-throw' })
+    const statuses: number[] = []
+    for (let i = 0; i < 3; i++) statuses.push((await postStripe(svc.url, event)).status)
+    expect(statuses).toEqual([500, 500, 200])
+    expect(effects(event.id as string)).toBe(0)
+    expect(row(event.id as string)).toMatchObject({ status: 'parked', attempts: 3 })
+    expect(row(event.id as string)?.last_error).toContain('cannot be shown as text')
   })
 
   it('retries run the handlers again until MAX_ATTEMPTS, then the event is parked and acknowledged', async () => {
