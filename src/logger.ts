@@ -1,4 +1,32 @@
+import { DrizzleQueryError } from 'drizzle-orm'
 import pino, { type DestinationStream, type Logger } from 'pino'
+
+/**
+ * Drizzle wraps a failed query's error in one whose message, stack and `params` property hold every bound
+ * value: for the inbox's own writes, the whole payload. pino prints an error's chain of causes too, so
+ * wherever such an error sits in the chain it is logged as the SQL text (placeholders only) and the driver's
+ * own error, without the values.
+ */
+export function withoutQueryValues(err: unknown, depth = 0): unknown {
+  if (!(err instanceof Error) || depth > 8) return err
+  const cause = (err as { cause?: unknown }).cause
+  const cleanCause = cause === undefined ? undefined : withoutQueryValues(cause, depth + 1)
+  if (err instanceof DrizzleQueryError) {
+    const plain = new Error(
+      `Failed query: ${err.query}`,
+      cleanCause === undefined ? {} : { cause: cleanCause },
+    )
+    plain.name = 'DrizzleQueryError'
+    const frames = (err.stack ?? '').split('\n').filter((line) => line.startsWith('    at '))
+    plain.stack = [`DrizzleQueryError: ${plain.message}`, ...frames].join('\n')
+    return plain
+  }
+  if (cleanCause === cause) return err
+  const copy = Object.create(Object.getPrototypeOf(err)) as Error
+  Object.defineProperties(copy, Object.getOwnPropertyDescriptors(err))
+  Object.defineProperty(copy, 'cause', { value: cleanCause, configurable: true, writable: true })
+  return copy
+}
 
 /**
  * Structured JSON logs. Secrets never reach a log line: configuration is logged only as which providers are
@@ -9,6 +37,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     {
       level,
       base: { service: 'hookinbox' },
+      serializers: { err: (err: unknown) => pino.stdSerializers.err(withoutQueryValues(err) as Error) },
       redact: {
         paths: [
           'req.headers.authorization',

@@ -48,6 +48,11 @@ export class AttemptScope implements HandlerScope {
     return this.#isStale
   }
 
+  /** After a handler returned: throws if it left the transaction unable to go on. */
+  async checkTransaction(): Promise<void> {
+    await this.#handle?.check?.()
+  }
+
   /** The handlers are over (done, failed or timed out): nothing may write through this attempt any more. */
   revoke(): void {
     this.#revoked = true

@@ -77,6 +77,9 @@ export interface EventStore {
    * answers true (stale) in that case. Inside the event's transaction, so it rolls back with the handlers.
    */
   isStale(provider: ProviderName, objectKey: string, occurredAt: Date, eventId: string): Promise<boolean>
-  /** A transaction handle for handlers that stops working once revoked. */
-  handlerTx(): { tx: HandlerTx; revoke(): void }
+  /**
+   * A transaction handle for handlers that stops working once revoked. `check`, run after each handler that
+   * used it, throws if the handler left the transaction unable to go on (see pg-store.ts).
+   */
+  handlerTx(): { tx: HandlerTx; revoke(): void; check?(): Promise<void> }
 }

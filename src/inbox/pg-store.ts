@@ -24,16 +24,31 @@ const columns = {
   receivedAt: events.receivedAt,
 }
 
-/** A view of the connection whose queries fail once revoked (a handler that outlived its timeout). */
-function revocablePgClient(client: pg.PoolClient): { client: pg.PoolClient; revoke(): void } {
+/**
+ * A view of the connection whose queries fail once revoked (a handler that outlived its timeout). It also
+ * notes whether any of the handler's statements failed: on PostgreSQL that aborts the whole transaction
+ * (25P02 for every later statement), even when the handler catches the error and carries on.
+ */
+function revocablePgClient(client: pg.PoolClient): {
+  client: pg.PoolClient
+  revoke(): void
+  failed(): boolean
+} {
   let live = true
+  let failed = false
+  const noteFailure = () => {
+    failed = true
+  }
   const proxy = new Proxy(client, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown
       if (prop === 'query' && typeof value === 'function') {
         return (...args: unknown[]) => {
           if (!live) return Promise.reject(new RevokedTransactionError())
-          return (value as (...a: unknown[]) => unknown).apply(target, args)
+          const result = (value as (...a: unknown[]) => unknown).apply(target, args)
+          // Observed, not handled: the handler still gets the rejection.
+          if (result instanceof Promise) result.catch(noteFailure)
+          return result
         }
       }
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
@@ -44,8 +59,12 @@ function revocablePgClient(client: pg.PoolClient): { client: pg.PoolClient; revo
     revoke() {
       live = false
     },
+    failed: () => failed,
   }
 }
+
+/** 25P02: the transaction was aborted by an earlier failed statement. */
+const IN_FAILED_TRANSACTION = '25P02'
 
 export function createPgStore(client: pg.PoolClient): EventStore {
   const db = drizzle(client)
@@ -130,7 +149,22 @@ export function createPgStore(client: pg.PoolClient): EventStore {
           throw new Error('ctx.tx is already a transaction; nested transactions are not supported')
         },
       })
-      return { tx: tx as unknown as HandlerTx, revoke: gate.revoke }
+      return {
+        tx: tx as unknown as HandlerTx,
+        revoke: gate.revoke,
+        async check() {
+          // Costs a round trip only after one of the handler's statements failed.
+          if (!gate.failed()) return
+          try {
+            await client.query('SELECT 1')
+          } catch (err) {
+            if ((err as { code?: string }).code !== IN_FAILED_TRANSACTION) throw err
+            throw new Error(
+              'a statement of this handler failed, which aborts the PostgreSQL transaction even when the handler catches the error; write it so that it cannot fail (e.g. INSERT … ON CONFLICT DO NOTHING)',
+            )
+          }
+        },
+      }
     },
   }
 }

@@ -54,6 +54,8 @@ const errorName = (e: unknown) => {
 /** What the handlers of one attempt share (process-event.ts gives an AttemptScope). */
 export interface HandlerScope {
   tx(): HandlerTx
+  /** After each handler that returned: throws if it left the transaction unable to go on. */
+  checkTransaction(): Promise<void>
   log(): Logger
   readonly isStale: HandlerContext['isStale']
 }
@@ -137,6 +139,7 @@ export async function runHandlers(options: RunHandlersOptions): Promise<string[]
     const ctx = new Context(options.scope, handler.name, options.attempt, options.trigger, options.dialect)
     try {
       await runWithTimeout(handler, options.event, ctx, options.timeoutMs)
+      await options.scope.checkTransaction()
     } catch (err) {
       throw new HandlerFailure(handler.name, err)
     }

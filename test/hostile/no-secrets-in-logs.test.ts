@@ -6,7 +6,12 @@
  * each encoding, for every signature that was sent, and for the markers.
  */
 import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import Database from 'better-sqlite3'
+import { DrizzleQueryError } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { storageError } from '../../src/inbox/inbox.ts'
+import { createLogger } from '../../src/logger.ts'
 import { describePostgresUrl } from '../../src/storage.ts'
 import {
   ADMIN_TOKEN,
@@ -215,5 +220,47 @@ describe('the PostgreSQL URL in the start-up log', () => {
       expect(described).toBe('postgresql://app@db/hb')
     }
     expect(describePostgresUrl('not a url s3cret')).not.toContain('s3cret')
+  })
+})
+
+describe('a failed query in an error chain', () => {
+  it('is logged with its SQL and the driver error, never the values bound to it', () => {
+    const secret = `bound-payload-${randomBytes(8).toString('hex')}`
+    const db = new Database(':memory:')
+    db.exec('CREATE TABLE t (k TEXT PRIMARY KEY, payload TEXT)')
+    const insert = db.prepare('INSERT INTO t (k, payload) VALUES (?, ?)')
+    insert.run('key', secret)
+    let driverError: unknown
+    try {
+      insert.run('key', secret)
+    } catch (err) {
+      driverError = err
+    }
+    db.close()
+    // How Drizzle's PostgreSQL session reports a failed query (test/postgres/ logs a real one): message,
+    // stack and an enumerable `params` all hold the bound values.
+    const failure = new DrizzleQueryError(
+      'INSERT INTO t (k, payload) VALUES ($1, $2)',
+      ['key', secret],
+      driverError as Error,
+    )
+    expect(failure.message).toContain(secret)
+    const lines: string[] = []
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk))
+        done()
+      },
+    })
+    const log = createLogger('info', sink)
+    log.error({ err: failure }, 'as thrown')
+    log.error({ err: storageError(failure) }, 'wrapped, as the inbox answers 503')
+    log.child({ eventId: 'evt_1' }).warn({ err: storageError(storageError(failure)) }, 'wrapped twice')
+    expect(lines).toHaveLength(3)
+    for (const line of lines) {
+      expect(line).not.toContain(secret)
+      expect(line).toContain('Failed query: INSERT INTO t (k, payload) VALUES ($1, $2)')
+      expect(line).toContain('UNIQUE constraint failed: t.k')
+    }
   })
 })

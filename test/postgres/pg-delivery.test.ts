@@ -33,6 +33,8 @@ describe.skipIf(!postgresAvailable)('on PostgreSQL', () => {
     late.pgLate = {}
     late.pgFail = new Set()
     schema = await freshSchema()
+    await schema.query('CREATE TABLE ledger (k TEXT PRIMARY KEY)')
+    await schema.query("INSERT INTO ledger VALUES ('already-booked')")
     svc = await startTestService({
       env: { DATABASE_URL: schema.url, MAX_ATTEMPTS: '2', HANDLER_TIMEOUT_MS: '1000' },
       handlers: {
@@ -60,6 +62,19 @@ export default {
       globalThis.pgLate[event.id] = 'written'
     } catch (err) {
       globalThis.pgLate[event.id] = (err.cause ?? err).name
+    }
+  },
+}
+`,
+        'd-catches.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.catches'],
+  async handle(event, ctx) {
+    try {
+      await ctx.tx.execute(sql\`INSERT INTO ledger (k) VALUES ('already-booked')\`)
+    } catch {
+      // "already booked": fine on SQLite, but PostgreSQL has aborted the transaction
     }
   },
 }
@@ -108,6 +123,18 @@ export default {
     expect(replay.body).toMatchObject({ status: 'processed', attempts: 3 })
     expect(await effects(event.id as string)).toBe(1)
     expect((await adminPost(svc.url, `/admin/api/events/stripe/${event.id}/replay`)).status).toBe(409)
+  })
+
+  it('a handler that catches its own failed statement fails its event, as PostgreSQL aborted the transaction', async () => {
+    const marker = `payload-marker-${Date.now().toString(36)}`
+    const event = stripeEvent({ type: 'test.catches', data: { object: { note: marker } } })
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    expect(await row(event.id as string)).toMatchObject({ status: 'failed', attempts: 1 })
+    expect((await row(event.id as string))?.last_error).toContain('aborts the PostgreSQL transaction')
+    // Recorded like any failure: counted, retried, parked at MAX_ATTEMPTS (2) and then acknowledged.
+    expect((await postStripe(svc.url, event)).status).toBe(200)
+    expect(await row(event.id as string)).toMatchObject({ status: 'parked', attempts: 2 })
+    expect(svc.logs.filter((line) => line.includes(marker))).toEqual([])
   })
 
   it('a handler over the timeout is rolled back and cannot write afterwards', async () => {
