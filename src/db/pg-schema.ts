@@ -97,6 +97,20 @@ export const objectVersions = pgTable(
   (t) => [primaryKey({ columns: [t.provider, t.objectKey] })],
 )
 
+export const transmissions = pgTable(
+  'hookinbox_transmissions',
+  {
+    provider: text('provider').notNull(),
+    transmissionId: text('transmission_id').notNull(),
+    bodySha256: text('body_sha256').notNull(),
+    receivedAt: at('received_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.provider, t.transmissionId] }),
+    index('hookinbox_transmissions_received_at').on(t.receivedAt),
+  ],
+)
+
 export const paypalCerts = pgTable('hookinbox_paypal_certs', {
   url: text('url').primaryKey(),
   pem: text('pem').notNull(),

@@ -103,6 +103,26 @@ export const objectVersions = sqliteTable(
   (t) => [primaryKey({ columns: [t.provider, t.objectKey] })],
 )
 
+/**
+ * Signed transmissions whose signature does not protect the body on its own: PayPal signs only a CRC-32 of
+ * it, and anyone holding one genuine delivery can write another body with the same CRC. The first body seen
+ * under each transmission id is kept here by its SHA-256, in the same transaction as the event, so the same
+ * signed headers can never bring a different body. Kept as long as event ids (DEDUP_KEEP_DAYS).
+ */
+export const transmissions = sqliteTable(
+  'hookinbox_transmissions',
+  {
+    provider: text('provider').notNull(),
+    transmissionId: text('transmission_id').notNull(),
+    bodySha256: text('body_sha256').notNull(),
+    receivedAt: integer('received_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.provider, t.transmissionId] }),
+    index('hookinbox_transmissions_received_at').on(t.receivedAt),
+  ],
+)
+
 /** PayPal signing certificates by URL, so a restart does not fetch them again. */
 export const paypalCerts = sqliteTable('hookinbox_paypal_certs', {
   url: text('url').primaryKey(),

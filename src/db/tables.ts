@@ -13,6 +13,7 @@ export interface Tables {
   paypalCerts: typeof sqliteSchema.paypalCerts
   objectVersions: typeof sqliteSchema.objectVersions
   statusCounts: typeof sqliteSchema.statusCounts
+  transmissions: typeof sqliteSchema.transmissions
 }
 
 export const sqliteTables: Tables = sqliteSchema

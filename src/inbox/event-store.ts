@@ -60,6 +60,17 @@ export interface EventStore {
   claim(event: NewEvent): Promise<Claim>
   /** The stored row, locked for this transaction. */
   find(provider: ProviderName, eventId: string): Promise<StoredEvent | undefined>
+  /**
+   * Binds a signed transmission to the digest of its body: true when it was not seen before (now recorded) or
+   * was seen with this same body; false when it came before with a different body. Inside the event's
+   * transaction, so the binding commits or rolls back with it.
+   */
+  bindTransmission(
+    provider: ProviderName,
+    transmissionId: string,
+    bodySha256: string,
+    at: Date,
+  ): Promise<boolean>
   /** Counts a duplicate sighting on the row. */
   touch(provider: ProviderName, eventId: string, at: Date): Promise<void>
   /** Writes a new event's row whole (after a claim that wrote none); answers its seq. */

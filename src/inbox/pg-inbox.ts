@@ -112,6 +112,8 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
 
   return {
     async receive(event, receivedAt) {
+      // A transmission must be bound to its body (a write) even when its event is a duplicate.
+      if (event.transmission) return track(run({ kind: 'delivery', event, receivedAt }))
       let known: { status: Outcome['status']; attempts: number } | undefined
       try {
         ;[known] = await db

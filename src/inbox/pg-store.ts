@@ -7,7 +7,7 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
-import { attempts, events, objectVersions } from '../db/pg-schema.ts'
+import { attempts, events, objectVersions, transmissions } from '../db/pg-schema.ts'
 import { adjustStatusCount, COUNT_SHARDS } from '../db/status-counts.ts'
 import { pgTables } from '../db/tables.ts'
 import type { HandlerTx } from '../handlers.ts'
@@ -90,6 +90,21 @@ export function createPgStore(client: pg.PoolClient): EventStore {
         })
         .returning({ objectKey: objectVersions.objectKey })
       return applied.length === 0
+    },
+    async bindTransmission(provider, transmissionId, bodySha256, at) {
+      // Like the claim: a concurrent binder of the same id waits for the first transaction, then sees its row.
+      const inserted = await db
+        .insert(transmissions)
+        .values({ provider, transmissionId, bodySha256, receivedAt: at })
+        .onConflictDoNothing({ target: [transmissions.provider, transmissions.transmissionId] })
+        .returning({ provider: transmissions.provider })
+      if (inserted.length === 1) return true
+      const [seen] = await db
+        .select({ bodySha256: transmissions.bodySha256 })
+        .from(transmissions)
+        .where(and(eq(transmissions.provider, provider), eq(transmissions.transmissionId, transmissionId)))
+      if (!seen) throw new Error('the transmission was neither recorded nor found; retry')
+      return seen.bodySha256 === bodySha256
     },
     async claim(event) {
       // A row deleted by retention between the conflict and the lock is claimed again on the next turn.

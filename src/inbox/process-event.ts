@@ -67,6 +67,17 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
   let payload: unknown
   if (work.kind === 'delivery') {
     const { event } = work
+    // First, before even a duplicate is answered: a transmission seen once is bound to its body for good.
+    if (event.transmission) {
+      const { id, bodySha256 } = event.transmission
+      if (!(await store.bindTransmission(provider, id, bodySha256, work.receivedAt))) {
+        throw new AppError(
+          'invalid_signature',
+          'this signed transmission was received before with a different body',
+          { reason: 'transmission_reused' },
+        )
+      }
+    }
     payloadJson = event.payloadJson ?? JSON.stringify(event.payload)
     newEvent = {
       provider,

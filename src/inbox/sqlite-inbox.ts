@@ -9,7 +9,8 @@
  * delivery is written at once; deliveries that arrive while a batch is being written form the next batch.
  *
  * Duplicates of settled events are answered without entering the queue or taking the write lock: from
- * memory (settled-cache.ts), else from a read of committed rows.
+ * memory (settled-cache.ts), else from a read of committed rows. Except a delivery with a transmission to
+ * bind to its body (PayPal's): that is a write, duplicate or not.
  */
 import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
@@ -359,6 +360,8 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
 
   return {
     async receive(event, receivedAt) {
+      // A transmission must be bound to its body (a write) even when its event is a duplicate.
+      if (event.transmission) return enqueue({ kind: 'delivery', event, receivedAt })
       const key = eventKey(event.provider, event.id)
       const cached = settledCache.get(key)
       if (cached) {

@@ -16,7 +16,14 @@ import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { type CompiledStatement, compileStatement } from '../db/compiled-statement.ts'
-import { attempts, type EventStatus, events, objectVersions, statusCounts } from '../db/schema.ts'
+import {
+  attempts,
+  type EventStatus,
+  events,
+  objectVersions,
+  statusCounts,
+  transmissions,
+} from '../db/schema.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
 import { requireTransaction, revocableClient } from './revocable-client.ts'
 
@@ -141,6 +148,25 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
       }),
   )
   const undo = writer.prepare(`ROLLBACK TO ${EVENT_SAVEPOINT}`)
+  const recordTransmission = compileWrite<Record<string, unknown>>(
+    w
+      .insert(transmissions)
+      .values({
+        provider: p('provider'),
+        transmissionId: p('transmissionId'),
+        bodySha256: p('bodySha256'),
+        receivedAt: p('receivedAt'),
+      })
+      .onConflictDoNothing({ target: [transmissions.provider, transmissions.transmissionId] }),
+  )
+  const transmissionBody = compileWrite<{ provider: string; transmissionId: string }>(
+    w
+      .select({ bodySha256: transmissions.bodySha256 })
+      .from(transmissions)
+      .where(
+        and(eq(transmissions.provider, p('provider')), eq(transmissions.transmissionId, p('transmissionId'))),
+      ),
+  )
 
   function findRow(provider: string, eventId: string): StoredEvent | undefined {
     const row = find.get({ provider, eventId })
@@ -165,6 +191,16 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
       return (
         recordVersion.get({ provider, objectKey, occurredAt: occurredAt.getTime(), eventId }) === undefined
       )
+    },
+    async bindTransmission(provider, transmissionId, bodySha256, at) {
+      const { changes } = recordTransmission.run({
+        provider,
+        transmissionId,
+        bodySha256,
+        receivedAt: at.getTime(),
+      })
+      if (changes === 1) return true
+      return transmissionBody.get({ provider, transmissionId })?.[0] === bodySha256
     },
     async claim(event) {
       const row = findRow(event.provider, event.eventId)

@@ -25,6 +25,12 @@ export interface VerifiedEvent {
   readonly payloadJson?: string
   /** The provider's own timestamp for the event, when it has one. */
   readonly occurredAt?: Date
+  /**
+   * For a scheme whose signature does not protect the body by itself (PayPal signs only its CRC-32): the
+   * signed transmission's id and the SHA-256 (hex) of the body it came with. The inbox binds the two for
+   * good, so the same signed headers never carry another body (see `transmissions` in src/db/schema.ts).
+   */
+  readonly transmission?: { readonly id: string; readonly bodySha256: string }
 }
 
 export interface Provider {

@@ -3,7 +3,7 @@
  * several instances (`npm run migrate-to-postgres -- --from ./data/hookinbox.db --to postgres://…`).
  *
  * It applies the PostgreSQL migrations, then copies events (keeping their arrival sequence), attempt logs,
- * cached PayPal certificates and rejection counts in batches. Rows already present are skipped, so it can
+ * PayPal transmissions (each bound to its body), cached PayPal certificates and rejection counts in batches. Rows already present are skipped, so it can
  * run again after an interruption. Stop the service first: events arriving during the copy would be missed.
  * Your own tables (handlers/_schema.ts) are yours to copy; see the README.
  */
@@ -23,12 +23,13 @@ interface Counts {
   attempts: number
   paypalCerts: number
   rejections: number
+  transmissions: number
 }
 
 export async function migrateToPostgres(from: string, to: string, log: (line: string) => void = console.log) {
   const source = new Database(from, { readonly: true, fileMustExist: true })
   const target = await openPostgres({ url: to, poolSize: 2 })
-  const copied: Counts = { events: 0, attempts: 0, paypalCerts: 0, rejections: 0 }
+  const copied: Counts = { events: 0, attempts: 0, paypalCerts: 0, rejections: 0, transmissions: 0 }
   const date = (ms: number | null) => (ms === null ? null : new Date(ms))
   try {
     const { db } = target
@@ -94,6 +95,32 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
     await db.delete(pgSchema.statusCounts)
     await backfillStatusCounts(db as unknown as QueryDb, pgTables)
 
+    // A file last opened by a version before transmissions were bound has no such table: nothing to copy.
+    const hasTransmissions =
+      source
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hookinbox_transmissions'")
+        .get() !== undefined
+    for (let afterRow = 0; hasTransmissions; ) {
+      const rows = source
+        .prepare('SELECT rowid, * FROM hookinbox_transmissions WHERE rowid > ? ORDER BY rowid LIMIT ?')
+        .all(afterRow, BATCH) as Array<Record<string, unknown>>
+      if (rows.length === 0) break
+      afterRow = rows[rows.length - 1]?.rowid as number
+      const r = await db
+        .insert(pgSchema.transmissions)
+        .values(
+          rows.map((t) => ({
+            provider: t.provider as string,
+            transmissionId: t.transmission_id as string,
+            bodySha256: t.body_sha256 as string,
+            receivedAt: new Date(t.received_at as number),
+          })),
+        )
+        .onConflictDoNothing()
+        .returning({ id: pgSchema.transmissions.transmissionId })
+      copied.transmissions += r.length
+    }
+
     const certs = source.prepare('SELECT * FROM hookinbox_paypal_certs').all() as Array<
       Record<string, unknown>
     >
@@ -120,7 +147,7 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
       copied.rejections += r.length
     }
     log(
-      `done: ${copied.events} events, ${copied.attempts} attempts, ${copied.paypalCerts} certificates, ${copied.rejections} rejection counts copied`,
+      `done: ${copied.events} events, ${copied.attempts} attempts, ${copied.transmissions} PayPal transmissions, ${copied.paypalCerts} certificates, ${copied.rejections} rejection counts copied`,
     )
     return copied
   } finally {

@@ -77,8 +77,18 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
               'delivery',
             )
           if (result.value.error) deps.log.debug({ eventId: result.value.eventId, error: result.value.error })
-        } else {
+        } else if (isAppError(result.reason) && result.reason.status < 500) {
+          // Refused by the inbox, not failed in it (a PayPal transmission replayed with another body).
           storageFailure ??= result.reason
+          deps.onRejected?.(name, result.reason.reason)
+          deps.inbox.noteRejected(name, result.reason.reason, receivedAt)
+          deps.log.warn(
+            { provider: name, eventId: event?.id, reason: result.reason.reason },
+            'delivery rejected',
+          )
+        } else {
+          // A failure to retry outweighs a refusal: the provider must send the delivery again.
+          if (storageFailure === undefined || isAppError(storageFailure)) storageFailure = result.reason
           deps.log.error(
             {
               provider: name,

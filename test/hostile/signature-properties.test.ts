@@ -250,13 +250,16 @@ describe('Adyen', () => {
   const provider = createAdyenProvider({ hmacKeys: [key], basicAuth: { user, password } })
   const basic = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
 
+  // Only merchantReference may hold a colon (see refuseShiftableColons in src/providers/adyen.ts).
+  const text = (min: number, max: number) =>
+    fc.string({ minLength: min, maxLength: max }).map((t) => t.replaceAll(':', '-'))
   const item = fc.record({
-    pspReference: fc.string({ minLength: 1, maxLength: 20 }),
-    originalReference: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
-    merchantAccountCode: fc.string({ maxLength: 20 }),
+    pspReference: text(1, 20),
+    originalReference: fc.option(text(0, 20), { nil: undefined }),
+    merchantAccountCode: text(0, 20),
     merchantReference: fc.string({ maxLength: 20 }),
-    amount: fc.record({ value: fc.integer(), currency: fc.string({ maxLength: 3 }) }),
-    eventCode: fc.string({ minLength: 1, maxLength: 20 }),
+    amount: fc.record({ value: fc.integer(), currency: text(0, 3) }),
+    eventCode: text(1, 20),
     success: fc.constantFrom('true', 'false'),
   })
   const body = (items: Array<Record<string, unknown>>, signWith: string) =>

@@ -4,7 +4,7 @@
  * connection attempt, an HTTP client that sends exactly the bytes and header lines it is given, and signers
  * for each provider computed over the exact body bytes.
  */
-import { createHmac, sign } from 'node:crypto'
+import { createHmac, randomUUID, sign } from 'node:crypto'
 import { connect, createServer, type Server } from 'node:net'
 import { crc32 } from 'node:zlib'
 import { notification, randomHexKey, sampleItem, signedItem } from '../providers/adyen-fixtures.ts'
@@ -59,9 +59,10 @@ export function paypalHeaders(
   body: Uint8Array,
   certUrl: string,
   key = pki.signingKey,
-  transmissionId = 'b2384410-f8d2-11e4-8bf3-77339302725b',
+  transmissionId: string = randomUUID(),
 ): Array<[string, string]> {
-  const transmissionTime = '2024-05-12T18:14:14Z'
+  // As PayPal does: a new transmission id for every transmission, signed at the time it is sent.
+  const transmissionTime = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
   const message = `${transmissionId}|${transmissionTime}|${WEBHOOK_ID}|${crc32(body)}`
   return [
     ['PAYPAL-TRANSMISSION-ID', transmissionId],

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { migrateToPostgres } from '../../src/tools/migrate-to-postgres.ts'
 import { adminGet } from '../support/admin-client.ts'
@@ -16,15 +17,27 @@ describe.skipIf(!postgresAvailable)('moving from SQLite to PostgreSQL', () => {
     const old = Array.from({ length: 5 }, () => stripeEvent())
     for (const e of old) await postStripe(sqlite.url, e)
     await sqlite.close()
+    // A PayPal transmission bound to its body, as a PayPal delivery leaves it.
+    const file = new Database(sqlite.dbPath)
+    file
+      .prepare(
+        'INSERT INTO hookinbox_transmissions (provider, transmission_id, body_sha256, received_at) VALUES (?, ?, ?, ?)',
+      )
+      .run('paypal', 'tid-migrated', 'f'.repeat(64), Date.now())
+    file.close()
 
     schema = await freshSchema()
     const lines: string[] = []
     const copied = await migrateToPostgres(sqlite.dbPath, schema.url, (l) => lines.push(l))
-    expect(copied).toMatchObject({ events: 5, attempts: 5 })
+    expect(copied).toMatchObject({ events: 5, attempts: 5, transmissions: 1 })
+    expect(
+      await schema.query('SELECT provider, transmission_id, body_sha256 FROM hookinbox_transmissions'),
+    ).toEqual([{ provider: 'paypal', transmission_id: 'tid-migrated', body_sha256: 'f'.repeat(64) }])
     // Running it again copies nothing twice.
     expect(await migrateToPostgres(sqlite.dbPath, schema.url, () => {})).toMatchObject({
       events: 0,
       attempts: 0,
+      transmissions: 0,
     })
 
     const pg = await startTestService({

@@ -3,6 +3,7 @@
  * about the request shape: OAuth client credentials, a bearer token, and a webhook_event that is the
  * delivered body byte for byte (re-serialising `1.0` or `{}` would be caught).
  */
+import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -157,6 +158,7 @@ describe('PayPal API mode', () => {
         payload: JSON.parse(RAW),
         payloadJson: RAW,
         occurredAt: new Date('2024-05-12T18:13:13Z'),
+        transmission: { id: 'tid-1', bodySha256: createHash('sha256').update(RAW).digest('hex') },
       },
     ])
     expect(paypal.events).toEqual([RAW])

@@ -2,7 +2,7 @@
  * PayPal test doubles: the throwaway PKI under test/fixtures/paypal-local, a loopback HTTPS server playing
  * PayPal's certificate host (counting every TCP connection), and deliveries signed exactly as PayPal signs.
  */
-import { sign } from 'node:crypto'
+import { randomUUID, sign } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -89,8 +89,10 @@ export interface SignOptions {
  */
 export function signedDelivery(opts: SignOptions): RawDelivery {
   const body = typeof opts.body === 'string' ? new TextEncoder().encode(opts.body) : opts.body
-  const transmissionId = opts.transmissionId ?? 'b2384410-f8d2-11e4-8bf3-77339302725b'
-  const transmissionTime = opts.transmissionTime ?? '2024-05-12T18:14:14Z'
+  // As PayPal does: a new transmission id for every transmission, signed at the time it is sent.
+  const transmissionId = opts.transmissionId ?? randomUUID()
+  const transmissionTime =
+    opts.transmissionTime ?? (opts.receivedAt ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z')
   const message = `${transmissionId}|${transmissionTime}|${opts.webhookId ?? WEBHOOK_ID}|${crc32(body)}`
   const signature = sign('sha256', Buffer.from(message), opts.key ?? pki.signingKey).toString('base64')
   return {

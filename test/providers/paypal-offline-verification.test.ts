@@ -3,6 +3,7 @@
  * certificate, deliveries are signed with its private key exactly as PayPal does, and provider.verify
  * must accept them, reject every forgery, and fetch each certificate only once.
  */
+import { createHash } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   type CertCache,
@@ -47,7 +48,7 @@ describe('PayPal offline verification (local PKI)', () => {
     const provider = makeProvider()
     expect(provider.name).toBe('paypal')
     expect(provider.acceptedBody).toBeUndefined()
-    const events = await provider.verify(sign())
+    const events = await provider.verify(sign({ transmissionId: 'tid-accepted' }))
     expect(events).toEqual([
       {
         provider: 'paypal',
@@ -56,6 +57,11 @@ describe('PayPal offline verification (local PKI)', () => {
         payload: JSON.parse(sampleEvent()),
         payloadJson: sampleEvent(),
         occurredAt: new Date('2024-05-12T18:13:13.000Z'),
+        // The transmission, bound to this exact body by the inbox (PayPal signs only the body's CRC-32).
+        transmission: {
+          id: 'tid-accepted',
+          bodySha256: createHash('sha256').update(sampleEvent()).digest('hex'),
+        },
       },
     ])
     expect(host.requests).toEqual([CERT_PATH])
@@ -151,6 +157,30 @@ describe('PayPal offline verification (local PKI)', () => {
       'invalid_signature',
       'cert_expired',
     )
+  })
+
+  it('with maxTransmissionAgeMs, refuses a transmission signed longer ago, or at a time that is not a date', async () => {
+    const day = 86_400_000
+    const receivedAt = new Date()
+    const provider = makeProvider({ maxTransmissionAgeMs: 400 * day })
+    const sentAgo = (ms: number) =>
+      sign({ receivedAt, transmissionTime: new Date(receivedAt.getTime() - ms).toISOString() })
+    expect(await provider.verify(sentAgo(399 * day))).toHaveLength(1)
+    // PayPal's clock ahead of ours is no reason to refuse.
+    expect(await provider.verify(sentAgo(-day))).toHaveLength(1)
+    const stale = await expectAppError(
+      provider.verify(sentAgo(401 * day)),
+      'invalid_signature',
+      'stale_transmission',
+    )
+    expect(stale.status).toBe(400)
+    await expectAppError(
+      provider.verify(sign({ receivedAt, transmissionTime: 'yesterday' })),
+      'invalid_signature',
+      'malformed_header',
+    )
+    // Without the option (the provider alone), the time is only signed, as PayPal's SDKs treat it.
+    expect(await makeProvider().verify(sentAgo(4000 * day))).toHaveLength(1)
   })
 
   it('a verified body that is not an event is invalid_event', async () => {

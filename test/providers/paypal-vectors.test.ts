@@ -4,7 +4,7 @@
  * loopback host. The cert URL is not part of PayPal's signed message, so pointing it at the loopback
  * host keeps the signatures valid.
  */
-import { X509Certificate } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createPaypalProvider,
@@ -130,6 +130,10 @@ describe('PayPal vectors: end to end through provider.verify', () => {
         payload: body,
         payloadJson: bodyOf(v).toString('utf8'),
         occurredAt: new Date(body.create_time),
+        transmission: {
+          id: v.headers['paypal-transmission-id'],
+          bodySha256: createHash('sha256').update(bodyOf(v)).digest('hex'),
+        },
       },
     ])
   })

@@ -4,6 +4,7 @@
  *   signature ourselves; no credentials needed, one network call per new certificate.
  * - api: ask PayPal's verify-webhook-signature endpoint; needs REST credentials and a call per delivery.
  */
+import { createHash } from 'node:crypto'
 import { AppError } from '../../errors.ts'
 import type { Provider, RawDelivery, VerifiedEvent } from '../provider.ts'
 import type { PaypalApiOptions } from './api-config.ts'
@@ -57,6 +58,12 @@ export interface PaypalProviderOptions {
   readonly devKeys?: Readonly<Record<string, string>>
   /** Extra CA certificates to trust for certificate downloads (tests); production uses Node's defaults. */
   readonly ca?: CertFetchOptions['ca']
+  /**
+   * Transmissions signed longer ago than this are refused. The service sets it to DEDUP_KEEP_DAYS: a
+   * transmission's binding to its body (see VerifiedEvent.transmission) is kept that long, so no signed
+   * transmission is accepted after its binding could be gone. PayPal itself retries for 3 days.
+   */
+  readonly maxTransmissionAgeMs?: number
 }
 
 const DEFAULT_TIMEOUT_MS = 5000
@@ -91,8 +98,33 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
       ? createApiVerifier(opts.api, opts.webhookId, createTokenSource(opts.api, timeoutMs), timeoutMs)
       : undefined
 
-  async function verifyOffline(delivery: RawDelivery): Promise<VerifiedEvent[]> {
+  const clock = (delivery: RawDelivery) => (opts.now ? opts.now() : delivery.receivedAt)
+
+  /** The transmission headers, refused when the signed time is past the configured age. */
+  function readTransmission(delivery: RawDelivery) {
     const transmission = readPaypalTransmission(delivery.headers)
+    if (opts.maxTransmissionAgeMs !== undefined) {
+      const sent = Date.parse(transmission.transmissionTime)
+      if (Number.isNaN(sent)) throw rejected('malformed_header', 'PAYPAL-TRANSMISSION-TIME is not a date')
+      if (clock(delivery).getTime() - sent > opts.maxTransmissionAgeMs) {
+        throw rejected('stale_transmission', 'the PayPal transmission is older than DEDUP_KEEP_DAYS')
+      }
+    }
+    return transmission
+  }
+
+  /** The event, with its transmission bound to the exact body (PayPal's signature covers only a CRC-32). */
+  function eventOf(
+    delivery: RawDelivery,
+    transmissionId: string,
+    parsed: { value: Record<string, unknown>; text: string },
+  ) {
+    const bodySha256 = createHash('sha256').update(delivery.body).digest('hex')
+    return { ...paypalEvent(parsed.value, parsed.text), transmission: { id: transmissionId, bodySha256 } }
+  }
+
+  async function verifyOffline(delivery: RawDelivery): Promise<VerifiedEvent[]> {
+    const transmission = readTransmission(delivery)
     // Development mode only: a local key trusted for one reserved URL, never fetched (see src/dev/).
     const devKey =
       opts.devKeys && Object.hasOwn(opts.devKeys, transmission.certUrl)
@@ -100,11 +132,7 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
         : undefined
     // Checked before anything touches the network: a disallowed URL never causes a connection.
     const certificate =
-      devKey ??
-      (await certs.get(
-        checkCertUrl(transmission.certUrl, certHosts),
-        opts.now ? opts.now() : delivery.receivedAt,
-      ))
+      devKey ?? (await certs.get(checkCertUrl(transmission.certUrl, certHosts), clock(delivery)))
     const ok = verifyPaypalSignature({
       transmissionId: transmission.transmissionId,
       transmissionTime: transmission.transmissionTime,
@@ -119,16 +147,16 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
       throw new AppError('invalid_event', 'PayPal event is not a usable JSON object', {
         reason: 'malformed_event',
       })
-    return [paypalEvent(parsed.value, parsed.text)]
+    return [eventOf(delivery, transmission.transmissionId, parsed)]
   }
 
   async function verifyWithApi(delivery: RawDelivery, verify: NonNullable<typeof apiVerify>) {
-    const transmission = readPaypalTransmission(delivery.headers)
+    const transmission = readTransmission(delivery)
     const parsed = jsonObjectText(delivery.body)
     // Nothing can be verified (or safely spliced into the API request) unless the body is one JSON object.
     if (!parsed) throw rejected('malformed_body', 'PayPal delivery body is not a JSON object')
     await verify(transmission, parsed.text)
-    return [paypalEvent(parsed.value, parsed.text)]
+    return [eventOf(delivery, transmission.transmissionId, parsed)]
   }
 
   return {

@@ -1,0 +1,9 @@
+CREATE TABLE "hookinbox_transmissions" (
+	"provider" text NOT NULL,
+	"transmission_id" text NOT NULL,
+	"body_sha256" text NOT NULL,
+	"received_at" timestamp with time zone NOT NULL,
+	CONSTRAINT "hookinbox_transmissions_provider_transmission_id_pk" PRIMARY KEY("provider","transmission_id")
+);
+--> statement-breakpoint
+CREATE INDEX "hookinbox_transmissions_received_at" ON "hookinbox_transmissions" USING btree ("received_at");
