@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Stats } from '../../src/admin/event-history.ts'
 import { adminGet, adminPost } from '../support/admin-client.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
@@ -76,6 +76,92 @@ describe('retention', () => {
     const stats = await adminGet<Stats>(svc.url, '/admin/api/stats')
     expect(stats.body.events).toEqual({ stripe: { processed: 2 } })
     // A second pass has nothing left to do.
+    expect(await svc.prune()).toEqual({ payloadsPruned: 0, eventsDeleted: 0 })
+  })
+})
+
+// A host clock set back for a while (a VM snapshot restored, an RTC reset before NTP, one PostgreSQL instance
+// with a bad clock) stamps an event long before events that arrived earlier: the arrival sequence and
+// received_at disagree, and an event must still be pruned and deleted only once it is itself old.
+describe('retention and an event stamped with a wrong (past) clock', () => {
+  let svc: TestService
+  const today = Date.now()
+  let clock = today
+  const at = () => Math.floor(clock / 1000)
+  const effects = (id: unknown) =>
+    svc.query<{ n: number }>('SELECT count(*) AS n FROM test_effects WHERE event_id = ?', id)[0]?.n
+  const stored = (id: unknown) =>
+    svc.query<{ payload: string | null }>('SELECT payload FROM hookinbox_events WHERE event_id = ?', id)[0]
+  const receive = async (event: Record<string, unknown>, when: number) => {
+    clock = when
+    expect((await postStripe(svc.url, event, { timestamp: at() })).body).toMatchObject({
+      status: 'processed',
+    })
+  }
+  const pruneAt = (when: number) => {
+    clock = when
+    return svc.prune()
+  }
+
+  beforeEach(async () => {
+    clock = today
+    svc = await startTestService({
+      now: () => new Date(clock),
+      env: { RETENTION_DAYS: '45', DEDUP_KEEP_DAYS: '400' },
+      handlers: { 'effect.ts': effectHandler() },
+    })
+  })
+  afterEach(() => svc.dispose())
+
+  it('a retry of an event received yesterday stays a duplicate', async () => {
+    const recent = stripeEvent()
+    await receive(recent, today)
+    await receive(stripeEvent(), today - 2 * 365 * DAY)
+    // NTP has fixed the clock; the hourly pass deletes the event stamped two years back, and only that one.
+    const result = await pruneAt(today + DAY)
+    const retry = await postStripe(svc.url, recent, { timestamp: at() })
+    expect(retry.body).toMatchObject({ duplicate: true })
+    expect(effects(recent.id)).toBe(1)
+    expect(result).toEqual({ payloadsPruned: 0, eventsDeleted: 1 })
+  })
+
+  it('a recent payload is kept although an event stamped 100 days back arrived after it', async () => {
+    const recent = stripeEvent()
+    const stamped = stripeEvent()
+    await receive(recent, today)
+    await receive(stamped, today - 100 * DAY)
+    const result = await pruneAt(today + DAY)
+    expect(JSON.parse(stored(recent.id)?.payload as string)).toEqual(recent)
+    expect(stored(stamped.id)?.payload).toBeNull()
+    expect(result).toEqual({ payloadsPruned: 1, eventsDeleted: 0 })
+  })
+
+  it('the events passed over are pruned and deleted by a later pass, once they are themselves old', async () => {
+    const first = stripeEvent()
+    const yearsBack = stripeEvent()
+    const monthsBack = stripeEvent()
+    const last = stripeEvent()
+    await receive(first, today)
+    await receive(yearsBack, today - 2 * 365 * DAY)
+    await receive(monthsBack, today - 100 * DAY)
+    await receive(last, today + 60_000)
+
+    expect(await pruneAt(today + DAY)).toEqual({ payloadsPruned: 1, eventsDeleted: 1 })
+    expect(stored(yearsBack.id)).toBeUndefined()
+    expect(stored(monthsBack.id)?.payload).toBeNull()
+    expect(stored(first.id)?.payload).not.toBeNull()
+    expect(stored(last.id)?.payload).not.toBeNull()
+
+    // Past RETENTION_DAYS: `first` sits below where the payload pass has got to, and is pruned all the same.
+    expect(await pruneAt(today + 46 * DAY)).toEqual({ payloadsPruned: 2, eventsDeleted: 0 })
+    expect(stored(first.id)?.payload).toBeNull()
+    expect(stored(last.id)?.payload).toBeNull()
+    expect((await postStripe(svc.url, first, { timestamp: at() })).body).toMatchObject({ duplicate: true })
+
+    // Past DEDUP_KEEP_DAYS every one of them is gone, and the counts follow.
+    expect(await pruneAt(today + 401 * DAY)).toEqual({ payloadsPruned: 0, eventsDeleted: 3 })
+    expect(svc.query('SELECT event_id FROM hookinbox_events')).toEqual([])
+    expect((await adminGet<Stats>(svc.url, '/admin/api/stats')).body.events).toEqual({})
     expect(await svc.prune()).toEqual({ payloadsPruned: 0, eventsDeleted: 0 })
   })
 })
