@@ -82,23 +82,6 @@ export function createPruner(options: PruneOptions): Pruner {
 
   const deleteWindow = async (db: QueryDb, from: number, to: number, cutoff: Date): Promise<WindowResult> => {
     const doomed = and(inWindow(from, to), lt(events.receivedAt, cutoff))
-    const leaving = await db
-      .select({
-        provider: events.provider,
-        status: events.status,
-        n: sql<number>`cast(count(*) as integer)`,
-      })
-      .from(events)
-      .where(doomed)
-      .groupBy(events.provider, events.status)
-    for (const l of leaving) {
-      await adjustStatusCount(db, options.tables, {
-        provider: l.provider,
-        status: l.status,
-        delta: -Number(l.n),
-        shard: 0,
-      })
-    }
     await db
       .delete(attempts)
       .where(
@@ -108,7 +91,27 @@ export function createPruner(options: PruneOptions): Pruner {
           sql`${attempts.eventSeq} IN (SELECT ${events.seq} FROM ${events} WHERE ${doomed})`,
         ),
       )
-    const deleted = await db.delete(events).where(doomed).returning({ seq: events.seq })
+    // The counts go down by what this transaction deleted, not by a count taken before: on PostgreSQL another
+    // instance may be deleting the same window, and rows it took first are not returned here.
+    const deleted = await db
+      .delete(events)
+      .where(doomed)
+      .returning({ provider: events.provider, status: events.status })
+    const leaving = new Map<string, { provider: string; status: string; n: number }>()
+    for (const row of deleted) {
+      const key = `${row.provider}\u0000${row.status}`
+      const entry = leaving.get(key)
+      if (entry) entry.n++
+      else leaving.set(key, { provider: row.provider, status: row.status, n: 1 })
+    }
+    for (const l of leaving.values()) {
+      await adjustStatusCount(db, options.tables, {
+        provider: l.provider,
+        status: l.status,
+        delta: -l.n,
+        shard: 0,
+      })
+    }
     return { done: deleted.length, left: await earliest(db, inWindow(from, to)) }
   }
 
