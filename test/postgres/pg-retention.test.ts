@@ -1,6 +1,7 @@
 /**
- * Retention on one PostgreSQL database shared by several instances: instances started together run their
- * first pass together, over the same windows, and the status counts must still match the events left.
+ * Retention on PostgreSQL: instances started together run their first pass together, over the same windows,
+ * and the status counts must still match the events left; an instance whose clock was set back stamps an
+ * event long before the events that arrived earlier, and those are still pruned and deleted by their own age.
  */
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,6 +14,25 @@ import { createPruner } from '../../src/retention/prune.ts'
 import { freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
 
 const DAY = 86_400_000
+
+const inboxOn = (database: PostgresDatabase) =>
+  createPgInbox({
+    database,
+    registry: createHandlerRegistry([]),
+    log: pino({ level: 'silent' }),
+    handlerTimeoutMs: 1000,
+    maxAttempts: 3,
+  })
+
+const prunerOn = (database: PostgresDatabase, inbox: ReturnType<typeof inboxOn>) =>
+  createPruner({
+    reader: database.db as unknown as QueryDb,
+    tables: pgTables,
+    maintain: inbox.maintain,
+    retentionDays: 45,
+    dedupKeepDays: 400,
+    log: pino({ level: 'silent' }),
+  })
 
 describe.skipIf(!postgresAvailable)('two instances pruning at the same time', () => {
   let schema: PgSchema
@@ -29,15 +49,7 @@ describe.skipIf(!postgresAvailable)('two instances pruning at the same time', ()
 
   it('keep the status counts equal to the events', async () => {
     const now = Date.now()
-    const inboxes = dbs.map((database) =>
-      createPgInbox({
-        database,
-        registry: createHandlerRegistry([]),
-        log: pino({ level: 'silent' }),
-        handlerTimeoutMs: 1000,
-        maxAttempts: 3,
-      }),
-    )
+    const inboxes = dbs.map(inboxOn)
     const [first] = inboxes
     if (!first) throw new Error('no inbox')
     for (let i = 0; i < 300; i++) {
@@ -45,16 +57,7 @@ describe.skipIf(!postgresAvailable)('two instances pruning at the same time', ()
       await first.receive({ provider: 'stripe', id: `old_${i}`, type: 't', payload: {} }, receivedAt)
     }
     await first.receive({ provider: 'stripe', id: 'new_1', type: 't', payload: {} }, new Date(now))
-    const pruners = dbs.map((d, i) =>
-      createPruner({
-        reader: d.db as unknown as QueryDb,
-        tables: pgTables,
-        maintain: (inboxes[i] ?? first).maintain,
-        retentionDays: 45,
-        dedupKeepDays: 400,
-        log: pino({ level: 'silent' }),
-      }),
-    )
+    const pruners = dbs.map((d, i) => prunerOn(d, inboxes[i] ?? first))
     const results = await Promise.all(pruners.map((p) => p.prune(new Date(now))))
     const counted = await schema.query<{ n: string }>(
       "SELECT coalesce(sum(n), 0) AS n FROM hookinbox_status_counts WHERE provider = 'stripe'",
@@ -67,3 +70,62 @@ describe.skipIf(!postgresAvailable)('two instances pruning at the same time', ()
     expect(results.reduce((sum, r) => sum + r.eventsDeleted, 0)).toBe(300)
   })
 })
+
+describe.skipIf(!postgresAvailable)(
+  'retention and an event stamped by a clock set back, on PostgreSQL',
+  () => {
+    let schema: PgSchema
+    let database: PostgresDatabase
+
+    beforeAll(async () => {
+      schema = await freshSchema('prune')
+      database = await openPostgres({ url: schema.url, poolSize: 2 })
+    })
+    afterAll(async () => {
+      await database?.close()
+      await schema?.drop()
+    })
+
+    it('prunes and deletes each event by its own arrival time', async () => {
+      const today = Date.now()
+      const inbox = inboxOn(database)
+      const pruner = prunerOn(database, inbox)
+      const receive = (id: string, at: number) =>
+        inbox.receive({ provider: 'stripe', id, type: 't', payload: { id } }, new Date(at))
+      const payload = async (id: string) =>
+        (
+          await schema.query<{ payload: string | null }>(
+            'SELECT payload FROM hookinbox_events WHERE event_id = $1',
+            [id],
+          )
+        )[0]?.payload
+      try {
+        await receive('first', today)
+        await receive('years_back', today - 2 * 365 * DAY)
+        await receive('months_back', today - 100 * DAY)
+        await receive('last', today + 60_000)
+
+        expect(await pruner.prune(new Date(today + DAY))).toEqual({ payloadsPruned: 1, eventsDeleted: 1 })
+        expect(await payload('years_back')).toBeUndefined()
+        expect(await payload('months_back')).toBeNull()
+        expect(await payload('first')).toBe('{"id":"first"}')
+        expect(await pruner.prune(new Date(today + 46 * DAY))).toEqual({
+          payloadsPruned: 2,
+          eventsDeleted: 0,
+        })
+        expect(await payload('first')).toBeNull()
+        expect(await pruner.prune(new Date(today + 401 * DAY))).toEqual({
+          payloadsPruned: 0,
+          eventsDeleted: 3,
+        })
+        const counted = await schema.query<{ n: string }>(
+          'SELECT coalesce(sum(n), 0) AS n FROM hookinbox_status_counts',
+        )
+        expect(Number(counted[0]?.n)).toBe(0)
+        expect(await schema.query('SELECT event_id FROM hookinbox_events')).toEqual([])
+      } finally {
+        await inbox.close()
+      }
+    })
+  },
+)
