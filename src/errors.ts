@@ -14,6 +14,7 @@ export type ErrorKind =
   | 'invalid_event'
   | 'invalid_request'
   | 'payload_too_large'
+  | 'client_aborted'
   | 'conflict'
   | 'handler_failed'
   | 'verification_unavailable'
@@ -29,6 +30,8 @@ const STATUS: Record<ErrorKind, number> = {
   invalid_event: 400,
   invalid_request: 400,
   payload_too_large: 413,
+  // Nobody reads this answer: the client hung up before its body was complete.
+  client_aborted: 400,
   conflict: 409,
   handler_failed: 500,
   verification_unavailable: 503,

@@ -40,7 +40,15 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
       const provider = deps.providers[name] as Provider
       const started = performance.now()
       const receivedAt = deps.now()
-      const body = await readBody(c, deps.maxBodyBytes)
+      let body: Uint8Array
+      try {
+        body = await readBody(c, deps.maxBodyBytes)
+      } catch (err) {
+        // Debug, not warn: anyone can hang up at will, and a line per hang-up must not page anyone.
+        if (isAppError(err) && err.kind === 'client_aborted')
+          deps.log.debug({ provider: name, reason: err.reason }, 'delivery aborted by the client')
+        throw err
+      }
 
       let verified: Awaited<ReturnType<Provider['verify']>>
       try {

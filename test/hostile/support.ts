@@ -178,6 +178,8 @@ function parseAnswer(data: Buffer, ended: boolean): Parsed | undefined {
 export interface Exchange {
   /** Resolves with the answer as soon as it is complete, or when the connection ends. */
   reply: Promise<Reply>
+  /** Resolves once the head (and body, if given) have been handed to the kernel; never rejects. */
+  sent: Promise<void>
   /** Writes more bytes (for streamed bodies); false once the connection is gone. */
   write(bytes: Uint8Array | string): boolean
   readonly answered: boolean
@@ -225,10 +227,14 @@ export function open(baseUrl: string, req: RawRequest, timeoutMs = 10_000): Exch
   socket.on('close', () => finish(true))
   // A server that answers early and closes may reset the connection while we still write: keep the answer.
   socket.on('error', (err) => finish(true, err.message))
-  socket.write(Buffer.from(head, 'latin1'))
-  if (req.body && req.body.byteLength > 0) socket.write(req.body)
+  const sent = new Promise<void>((resolve) => {
+    // Write callbacks run in order, so the last one means everything was handed over.
+    socket.write(Buffer.from(head, 'latin1'), req.body?.byteLength ? undefined : () => resolve())
+    if (req.body?.byteLength) socket.write(req.body, () => resolve())
+  })
   return {
     reply,
+    sent,
     write: (bytes) => !answered && !socket.destroyed && socket.write(bytes),
     get answered() {
       return answered
