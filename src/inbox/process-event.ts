@@ -43,10 +43,13 @@ const MAX_ERROR_LENGTH = 2000
 async function replayable(store: EventStore, provider: ProviderName, eventId: string): Promise<StoredEvent> {
   const row = await store.find(provider, eventId)
   if (!row) throw new AppError('not_found', 'no such event')
+  // The reasons let the admin page pick its own notice for each refusal.
   if (row.status === 'processed' || row.status === 'ignored') {
-    throw new AppError('conflict', `the event is already ${row.status}; only failed or parked events replay`)
+    const message = `the event is already ${row.status}; only failed or parked events replay`
+    throw new AppError('conflict', message, { reason: 'already_settled' })
   }
-  if (row.payload === null) throw new AppError('conflict', 'the payload of this event was pruned')
+  if (row.payload === null)
+    throw new AppError('conflict', 'the payload of this event was pruned', { reason: 'payload_pruned' })
   return row
 }
 

@@ -37,6 +37,18 @@ describe('admin page safety', () => {
     expect(detail).toContain('&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;')
   })
 
+  it('shows no notice whose words come from the link, nor one for an unknown code', async () => {
+    const phishing = 'Session expired, re-enter your token at https://evil.example'
+    for (const notice of [phishing, 'constructor', '__proto__', 'toString', '']) {
+      const query = new URLSearchParams({ notice })
+      const res = await fetch(`${svc.url}/admin/events/stripe/${hostile.id}?${query}`, { headers: bearer })
+      expect(res.status).toBe(200)
+      const page = await res.text()
+      expect(page, notice).not.toContain('class="notice"')
+      expect(page, notice).not.toContain('evil.example')
+    }
+  })
+
   it('refuses a cross-site form post to the replay action', async () => {
     const res = await fetch(`${svc.url}/admin/events/stripe/${hostile.id}/replay`, {
       method: 'POST',

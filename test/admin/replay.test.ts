@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BulkReplayResult } from '../../src/admin/replay.ts'
-import { adminGet, adminPost } from '../support/admin-client.ts'
+import { adminGet, adminPost, bearer } from '../support/admin-client.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { effectHandler, startTestService, type TestService } from '../support/test-service.ts'
 
@@ -59,6 +59,34 @@ describe('replay', () => {
     expect(again.body.error).toMatch(/already processed/)
     expect((await adminPost(svc.url, '/admin/api/events/stripe/evt_unknown/replay')).status).toBe(404)
     expect((await adminPost(svc.url, '/admin/api/events/square/x/replay')).status).toBe(404)
+    expect(effects(event.id as string)).toBe(1)
+  })
+
+  it("the page's replay button redirects with a notice code; the page writes the notice's words", async () => {
+    const event = await park()
+    const detail = `/admin/events/stripe/${event.id}`
+    const replay = () =>
+      fetch(`${svc.url}${detail}/replay`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { ...bearer, origin: svc.url, 'content-type': 'application/x-www-form-urlencoded' },
+        body: '',
+      })
+    const noticeAt = async (location: string | null) => {
+      const page = await fetch(`${svc.url}${location}`, { headers: bearer }).then((r) => r.text())
+      return /<p class="notice">([^<]*)<\/p>/.exec(page)?.[1]
+    }
+
+    const first = await replay()
+    expect(first.status).toBe(303)
+    expect(first.headers.get('location')).toBe(`${detail}?notice=replayed`)
+    expect(await noticeAt(first.headers.get('location'))).toBe('Replayed: the event is now processed.')
+
+    const again = await replay()
+    expect(again.headers.get('location')).toBe(`${detail}?notice=already_settled`)
+    expect(await noticeAt(again.headers.get('location'))).toBe(
+      'Not replayed: only failed or parked events replay.',
+    )
     expect(effects(event.id as string)).toBe(1)
   })
 

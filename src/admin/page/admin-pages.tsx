@@ -151,6 +151,23 @@ function EventTable({ events }: { events: EventSummary[] }) {
   )
 }
 
+/**
+ * What a redirect may tell the detail page, by code. The page writes the words itself: text taken from the
+ * URL, even escaped, would let a crafted link show anything on the genuine admin origin ("session expired,
+ * re-enter your token at …"). An unknown code shows nothing.
+ */
+const NOTICES = {
+  replayed: (event: EventDetail) => `Replayed: the event is now ${event.status}.`,
+  already_settled: () => 'Not replayed: only failed or parked events replay.',
+  payload_pruned: () => 'Not replayed: the payload of this event was pruned.',
+  not_replayed: () => 'Not replayed.',
+} satisfies Record<string, (event: EventDetail) => string>
+type NoticeCode = keyof typeof NOTICES
+
+// Own keys only: `constructor` or `__proto__` must not reach Object.prototype.
+const isNoticeCode = (code: string | undefined): code is NoticeCode =>
+  code !== undefined && Object.hasOwn(NOTICES, code)
+
 function Detail({ event, notice }: { event: EventDetail; notice?: string }) {
   const replayable = event.status === 'failed' || event.status === 'parked'
   return (
@@ -292,14 +309,14 @@ export function adminPages(deps: AdminPageDeps): Hono {
     return c.html(<Layout title="Events">{body}</Layout>, status)
   })
 
-  const detail = async (provider: string, eventId: string, notice?: string) => {
+  const detail = async (provider: string, eventId: string, code: string | undefined) => {
     const event = PROVIDER_NAMES.includes(provider as ProviderName)
       ? await deps.history.getEvent(provider, eventId)
       : undefined
     if (!event) throw new AppError('not_found', 'no such event')
     return (
       <Layout title={event.eventId}>
-        <Detail event={event} {...(notice ? { notice } : {})} />
+        <Detail event={event} {...(isNoticeCode(code) ? { notice: NOTICES[code](event) } : {})} />
       </Layout>
     )
   }
@@ -312,13 +329,14 @@ export function adminPages(deps: AdminPageDeps): Hono {
     const provider = c.req.param('provider')
     const eventId = c.req.param('eventId')
     if (!PROVIDER_NAMES.includes(provider as ProviderName)) throw new AppError('not_found', 'no such event')
-    let notice: string
+    let notice: NoticeCode
     try {
-      const outcome = await deps.inbox.replay(provider as ProviderName, eventId)
-      notice = `Replayed: the event is now ${outcome.status}.`
+      await deps.inbox.replay(provider as ProviderName, eventId)
+      notice = 'replayed'
     } catch (err) {
       if (!isAppError(err) || err.status >= 500) throw err
-      notice = `Not replayed: ${err.message}.`
+      notice =
+        err.reason === 'already_settled' || err.reason === 'payload_pruned' ? err.reason : 'not_replayed'
     }
     const target = `/admin/events/${encodeURIComponent(provider)}/${encodeURIComponent(eventId)}`
     return c.redirect(`${target}?${new URLSearchParams({ notice })}`, 303)
