@@ -52,7 +52,7 @@ interface WindowResult {
 }
 
 export function createPruner(options: PruneOptions): Pruner {
-  const { events, attempts, rejections, objectVersions } = options.tables
+  const { events, attempts, rejections, objectVersions, transmissions } = options.tables
   // Everything at or below `through` was handled by an earlier pass of this process, except held windows.
   const deleting: Sweep = { through: 0, held: [] }
   const pruning: Sweep = { through: 0, held: [] }
@@ -181,6 +181,11 @@ export function createPruner(options: PruneOptions): Pruner {
     await options.maintain((db) =>
       db.delete(objectVersions).where(lt(objectVersions.occurredAt, deleteBefore)),
     )
+
+    // A PayPal transmission's binding to its body outlives the age at which the transmission itself is
+    // refused (DEDUP_KEEP_DAYS after it was signed), with a day to spare for a PayPal clock ahead of ours.
+    const unbindBefore = new Date(deleteBefore.getTime() - DAY_MS)
+    await options.maintain((db) => db.delete(transmissions).where(lt(transmissions.receivedAt, unbindBefore)))
 
     // Rejection counts only feed the last-day statistics.
     const oldMinute = Math.floor(now.getTime() / 60_000) - 2 * 1440

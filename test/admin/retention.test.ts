@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Stats } from '../../src/admin/event-history.ts'
 import { adminGet, adminPost } from '../support/admin-client.ts'
@@ -77,6 +78,23 @@ describe('retention', () => {
     expect(stats.body.events).toEqual({ stripe: { processed: 2 } })
     // A second pass has nothing left to do.
     expect(await svc.prune()).toEqual({ payloadsPruned: 0, eventsDeleted: 0 })
+  })
+
+  it('forgets a PayPal transmission’s binding a day after DEDUP_KEEP_DAYS, once it would be refused as too old', async () => {
+    // Bindings as PayPal deliveries leave them (PayPal is not configured here), written beside the service.
+    const file = new Database(svc.dbPath)
+    const bind = file.prepare(
+      'INSERT INTO hookinbox_transmissions (provider, transmission_id, body_sha256, received_at) VALUES (?, ?, ?, ?)',
+    )
+    bind.run('paypal', 'tid-old', 'a'.repeat(64), clock - 402 * DAY)
+    bind.run('paypal', 'tid-edge', 'b'.repeat(64), clock - 400.5 * DAY)
+    bind.run('paypal', 'tid-recent', 'c'.repeat(64), clock - DAY)
+    file.close()
+    await svc.prune()
+    const left = svc.query<{ transmission_id: string }>(
+      'SELECT transmission_id FROM hookinbox_transmissions ORDER BY transmission_id',
+    )
+    expect(left.map((r) => r.transmission_id)).toEqual(['tid-edge', 'tid-recent'])
   })
 })
 
