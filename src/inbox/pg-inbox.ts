@@ -19,6 +19,7 @@ import {
 } from './inbox.ts'
 import { createPgStore } from './pg-store.ts'
 import { type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
+import { eventKey } from './settled-cache.ts'
 
 export interface PgInboxOptions extends InboxOptions {
   database: PostgresDatabase
@@ -38,6 +39,8 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
   >()
   let flushTimer: NodeJS.Timeout | undefined
   let closed = false
+  /** Deliveries being processed by this instance, by event key. */
+  const deliveries = new Map<string, Promise<Outcome>>()
 
   function track<T>(promise: Promise<T>): Promise<T> {
     inFlight.add(promise)
@@ -124,16 +127,34 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
       } catch (err) {
         throw storageError(err)
       }
-      if (known && SETTLED_STATUSES.has(known.status)) {
-        // A statistic only: not awaited, and a failure does not affect the answer.
+      // A statistic only: not awaited, and a failure does not affect the answer.
+      const sighted = () =>
         void db
           .update(events)
           .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: receivedAt })
           .where(and(eq(events.eventId, event.id), eq(events.provider, event.provider)))
           .catch(() => {})
+      if (known && SETTLED_STATUSES.has(known.status)) {
+        sighted()
         return duplicateOutcome(event, known)
       }
-      return track(run({ kind: 'delivery', event, receivedAt }))
+      // A copy of a delivery this instance is still processing waits for its outcome rather than running the
+      // handlers again after it (see sqlite-inbox.ts). Copies reaching other instances wait on the row lock.
+      const key = eventKey(event.provider, event.id)
+      const pending = deliveries.get(key)
+      if (pending) {
+        return pending.then((outcome) => {
+          sighted()
+          return { ...outcome, duplicate: true }
+        })
+      }
+      const delivery = track(run({ kind: 'delivery', event, receivedAt }))
+      deliveries.set(key, delivery)
+      const forget = () => {
+        if (deliveries.get(key) === delivery) deliveries.delete(key)
+      }
+      delivery.then(forget, forget)
+      return delivery
     },
 
     replay(provider, eventId) {

@@ -19,6 +19,7 @@ import { compileStatement } from '../db/compiled-statement.ts'
 import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError } from '../errors.ts'
+import type { VerifiedEvent } from '../providers/provider.ts'
 import { waitAtMost } from '../wait-at-most.ts'
 import {
   duplicateOutcome,
@@ -350,6 +351,31 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
     }
   }
 
+  /**
+   * Deliveries of an event whose earlier delivery is still queued or being written, by event key. A copy that
+   * arrives meanwhile (providers resend in bursts) waits for that delivery's outcome instead of running the
+   * handlers again after it: a failing handler would otherwise run once per copy, each an attempt, and a burst
+   * could park a transiently failing event within milliseconds.
+   */
+  const inFlight = new Map<string, Promise<Outcome>>()
+
+  function deliverOnce(key: string, event: VerifiedEvent, receivedAt: Date): Promise<Outcome> {
+    const pending = inFlight.get(key)
+    if (pending) {
+      return pending.then((outcome) => {
+        noteDuplicate(key, event.provider, event.id, receivedAt)
+        return { ...outcome, duplicate: true }
+      })
+    }
+    const delivery = enqueue({ kind: 'delivery', event, receivedAt })
+    inFlight.set(key, delivery)
+    const forget = () => {
+      if (inFlight.get(key) === delivery) inFlight.delete(key)
+    }
+    delivery.then(forget, forget)
+    return delivery
+  }
+
   function enqueue(work: Work): Promise<Outcome> {
     if (closed) return Promise.reject(new AppError('storage_unavailable', 'the service is shutting down'))
     return new Promise<Outcome>((resolve, reject) => {
@@ -393,7 +419,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         noteDuplicate(key, event.provider, event.id, receivedAt)
         return duplicateOutcome(event, known)
       }
-      return enqueue({ kind: 'delivery', event, receivedAt })
+      return deliverOnce(key, event, receivedAt)
     },
 
     noteRejected(provider, reason, at) {

@@ -112,6 +112,36 @@ describe('group commit', () => {
     expect(batches).toEqual([5, 3])
   })
 
+  it('copies of an event arriving while it is being written share its outcome: a failing handler runs once', async () => {
+    let runs = 0
+    let failing = true
+    const { db, inbox } = setup([
+      {
+        provider: 'stripe',
+        events: '*',
+        handle() {
+          runs++
+          if (failing) throw new Error('downstream briefly unavailable')
+        },
+      },
+    ])
+    const burst = () =>
+      Promise.all(Array.from({ length: 6 }, () => inbox.receive(event('burst', 't'), new Date())))
+    const outcomes = await burst()
+    // One attempt, answered to every copy (500, so the provider retries later), and not parked.
+    expect(runs).toBe(1)
+    expect(outcomes.map((o) => o.status)).toEqual(Array(6).fill('failed'))
+    expect(outcomes.filter((o) => !o.duplicate)).toHaveLength(1)
+    const row = () =>
+      db.reader.prepare("SELECT status, attempts FROM hookinbox_events WHERE event_id = 'burst'").get()
+    expect(row()).toEqual({ status: 'failed', attempts: 1 })
+    // A later delivery, after the answer, is a retry: it runs the handler again.
+    failing = false
+    expect((await burst()).map((o) => o.status)).toEqual(Array(6).fill('processed'))
+    expect(runs).toBe(2)
+    expect(row()).toEqual({ status: 'processed', attempts: 2 })
+  })
+
   it('a lone delivery is written at once, without waiting for company', async () => {
     const { inbox, batches } = setup([])
     const outcome = await inbox.receive(event('solo', 'x'), new Date())
@@ -149,7 +179,9 @@ describe('group commit', () => {
     expect(await settled).toMatchObject({ status: 'ignored', duplicate: false })
     expect(await held).toMatchObject({ status: 'processed' })
     expect(await duplicate).toMatchObject({ status: 'ignored', duplicate: true })
-    expect(batches).toEqual([2, 1])
+    // Not seen by the look-up, it is a copy of a delivery still in flight: it shares that one's outcome,
+    // without a batch of its own.
+    expect(batches).toEqual([2])
   })
 
   it('duplicates of settled events are answered by a read, without a write batch', async () => {

@@ -111,6 +111,19 @@ export default {
     expect(await effects(event.id as string)).toBe(1)
   })
 
+  it('copies of an event reaching this instance while it is processed share its outcome: a failing handler runs once', async () => {
+    const event = stripeEvent()
+    late.pgFail?.add(event.id as string)
+    const burst = await Promise.all(Array.from({ length: 6 }, () => postStripe(svc.url, event)))
+    expect(burst.map((r) => r.status)).toEqual(Array(6).fill(500))
+    // One attempt, not MAX_ATTEMPTS (2) used up by the burst and the event parked.
+    expect(await row(event.id as string)).toMatchObject({ status: 'failed', attempts: 1 })
+    late.pgFail?.delete(event.id as string)
+    expect((await postStripe(svc.url, event)).status).toBe(200)
+    expect(await row(event.id as string)).toMatchObject({ status: 'processed', attempts: 2 })
+    expect(await effects(event.id as string)).toBe(1)
+  })
+
   it('a failing handler rolls back its writes (500, failed), then parks at MAX_ATTEMPTS; a replay processes it once', async () => {
     const event = stripeEvent({ type: 'test.fail' })
     late.pgFail?.add(event.id as string)
