@@ -5,10 +5,11 @@
  */
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
-import type pg from 'pg'
+import pg from 'pg'
 import { events, rejections } from '../db/pg-schema.ts'
 import type { PostgresDatabase } from '../db/postgres.ts'
 import { AppError, isAppError } from '../errors.ts'
+import { waitAtMost } from '../wait-at-most.ts'
 import {
   duplicateOutcome,
   type Outcome,
@@ -27,6 +28,9 @@ export interface PgInboxOptions extends InboxOptions {
 
 /** Serialization failures and deadlocks: the transaction did nothing and may simply run again. */
 const RETRYABLE = new Set(['40001', '40P01'])
+
+/** How long the rollback of a timed-out handler waits for its query to be cancelled. */
+const CANCEL_WAIT_MS = 5000
 
 export function createPgInbox(options: PgInboxOptions): StorageInbox {
   const { pool, db } = options.database
@@ -83,11 +87,35 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
     }
   }
 
+  /**
+   * Cancels the query running on `client`'s connection, if any; best effort (see pg-store.ts). From a
+   * connection of its own, not the pool's: the pool may be exhausted by such handlers, and a cancel queued
+   * there could run much later, against whatever that connection runs by then.
+   */
+  async function cancelQueryOf(client: pg.PoolClient): Promise<void> {
+    const pid = (client as unknown as { processID?: number }).processID
+    if (typeof pid !== 'number') return
+    const canceller = new pg.Client((pool as unknown as { options: pg.ClientConfig }).options)
+    canceller.on('error', () => {})
+    const cancel = (async () => {
+      await canceller.connect()
+      await canceller.query('SELECT pg_cancel_backend($1)', [pid])
+    })().catch((err: unknown) => log.warn({ err }, 'could not cancel a timed-out handler query'))
+    await waitAtMost(cancel, CANCEL_WAIT_MS, undefined)
+    void canceller.end().catch(() => {})
+  }
+
   async function run(work: Work): Promise<Outcome> {
     if (closed) throw new AppError('storage_unavailable', 'the service is shutting down')
     for (let attempt = 1; ; attempt++) {
       try {
-        return await inTransaction((client) => processEvent(work, createPgStore(client), deps))
+        return await inTransaction((client) =>
+          processEvent(
+            work,
+            createPgStore(client, () => cancelQueryOf(client)),
+            deps,
+          ),
+        )
       } catch (err) {
         if (isAppError(err)) throw err
         const code = (err as { code?: string }).code

@@ -33,11 +33,17 @@ function revocablePgClient(client: pg.PoolClient): {
   client: pg.PoolClient
   revoke(): void
   failed(): boolean
+  /** Whether a query of the handler is still running on the connection. */
+  busy(): boolean
 } {
   let live = true
   let failed = false
+  let running = 0
   const noteFailure = () => {
     failed = true
+  }
+  const done = () => {
+    running--
   }
   const proxy = new Proxy(client, {
     get(target, prop) {
@@ -46,8 +52,14 @@ function revocablePgClient(client: pg.PoolClient): {
         return (...args: unknown[]) => {
           if (!live) return Promise.reject(new RevokedTransactionError())
           const result = (value as (...a: unknown[]) => unknown).apply(target, args)
-          // Observed, not handled: the handler still gets the rejection.
-          if (result instanceof Promise) result.catch(noteFailure)
+          if (result instanceof Promise) {
+            running++
+            // Observed, not handled: the handler still gets the result or the rejection.
+            result.then(done, () => {
+              done()
+              noteFailure()
+            })
+          }
           return result
         }
       }
@@ -60,13 +72,20 @@ function revocablePgClient(client: pg.PoolClient): {
       live = false
     },
     failed: () => failed,
+    busy: () => running > 0,
   }
 }
 
 /** 25P02: the transaction was aborted by an earlier failed statement. */
 const IN_FAILED_TRANSACTION = '25P02'
 
-export function createPgStore(client: pg.PoolClient): EventStore {
+/**
+ * `cancelQuery` stops whatever query is running on `client`'s connection, from another connection
+ * (pg_cancel_backend): a handler that timed out may have left one running, and the rollback of its writes
+ * would otherwise wait behind it, holding the pooled connection.
+ */
+export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise<void>): EventStore {
+  let handlerGate: ReturnType<typeof revocablePgClient> | undefined
   const db = drizzle(client)
   const qdb = db as unknown as QueryDb
   const byKey = (provider: string, eventId: string) =>
@@ -152,10 +171,14 @@ export function createPgStore(client: pg.PoolClient): EventStore {
       await client.query('SAVEPOINT hookinbox_handlers')
     },
     async undoHandlers() {
+      // Awaited before the rollback is sent: PostgreSQL ignores a cancel that arrives between queries, so it
+      // cannot hit the rollback itself.
+      if (handlerGate?.busy() && cancelQuery) await cancelQuery()
       await client.query('ROLLBACK TO SAVEPOINT hookinbox_handlers')
     },
     handlerTx() {
       const gate = revocablePgClient(client)
+      handlerGate = gate
       const tx = drizzle(gate.client)
       // ctx.tx already is the event's transaction; drizzle's transaction() would send a nested BEGIN and its
       // COMMIT would end ours early.
