@@ -62,6 +62,7 @@ const EnvSchema = z.object({
   PAYPAL_API_BASE: z.url({ protocol: /^https?$/ }).default('https://api-m.paypal.com'),
   PAYPAL_CLIENT_ID: z.string().trim().min(1).optional(),
   PAYPAL_CLIENT_SECRET: z.string().trim().min(1).optional(),
+  PAYPAL_MAX_TRANSMISSION_AGE_DAYS: intIn(1, 36_500).default(4),
   ADYEN_HMAC_KEY: hexKeyList,
   ADYEN_BASIC_AUTH: z
     .string()
@@ -93,6 +94,8 @@ export interface Config {
         mode: 'offline' | 'api'
         certHosts: string[]
         api: { baseUrl: string; clientId: string; clientSecret: string } | undefined
+        /** Transmissions signed longer ago are refused (PayPal retries for 3 days). */
+        maxTransmissionAgeDays: number
       }
     | undefined
   adyen: { hmacKeys: Buffer[]; basicAuth: { user: string; password: string } | undefined } | undefined
@@ -165,7 +168,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
         }
       }
     }
-    paypal = { webhookId: e.PAYPAL_WEBHOOK_ID, mode: e.PAYPAL_VERIFY, certHosts: e.PAYPAL_CERT_HOSTS, api }
+    paypal = {
+      webhookId: e.PAYPAL_WEBHOOK_ID,
+      mode: e.PAYPAL_VERIFY,
+      certHosts: e.PAYPAL_CERT_HOSTS,
+      api,
+      maxTransmissionAgeDays: e.PAYPAL_MAX_TRANSMISSION_AGE_DAYS,
+    }
   }
 
   let adyenBasicAuth: { user: string; password: string } | undefined
@@ -180,6 +189,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     problems.push('ADYEN_BASIC_AUTH is set but ADYEN_HMAC_KEY is not: Adyen deliveries must be HMAC-verified')
   }
 
+  if (e.PAYPAL_MAX_TRANSMISSION_AGE_DAYS > e.DEDUP_KEEP_DAYS) {
+    // A transmission's binding to its body must outlive the time it is accepted for.
+    problems.push('PAYPAL_MAX_TRANSMISSION_AGE_DAYS must be at most DEDUP_KEEP_DAYS')
+  }
   if (e.DEDUP_KEEP_DAYS < e.RETENTION_DAYS) {
     problems.push('DEDUP_KEEP_DAYS must be at least RETENTION_DAYS (event ids outlive their payloads)')
   }

@@ -57,7 +57,7 @@ export function buildProviders(
       webhookId: config.paypal.webhookId,
       mode: config.paypal.mode,
       certHosts: config.paypal.certHosts,
-      maxTransmissionAgeMs: config.retention.dedupKeepDays * 86_400_000,
+      maxTransmissionAgeMs: config.paypal.maxTransmissionAgeDays * 86_400_000,
       ...(config.paypal.api ? { api: config.paypal.api } : {}),
       ...(extra.certCache ? { certCache: extra.certCache } : {}),
       ...(extra.paypal?.ca ? { ca: extra.paypal.ca } : {}),

@@ -143,6 +143,13 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
     scope.revoke()
     // Undo everything the handlers wrote, then record the failure in a separate write.
     await store.undoHandlers()
+    // On SQLite the undo goes back to the event's savepoint, from before the transmission was bound: bind it
+    // again, or a failed (later retried, in a new transmission) delivery would leave its headers free to
+    // carry a forged body.
+    if (work.kind === 'delivery' && work.event.transmission) {
+      const { id, bodySha256 } = work.event.transmission
+      await store.bindTransmission(provider, id, bodySha256, work.receivedAt)
+    }
     status = err.permanent || attempt >= deps.maxAttempts ? 'parked' : 'failed'
     error = err.message.slice(0, MAX_ERROR_LENGTH)
   } finally {

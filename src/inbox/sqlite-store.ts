@@ -6,7 +6,7 @@
  * - a claim writes nothing: with one writer nobody else can claim the key, so a new event's row is inserted
  *   once, whole, when its outcome is known (one INSERT instead of INSERT + UPDATE);
  * - "undo the handlers" is a rollback to the event's own savepoint (nothing of the event is written before
- *   its handlers run);
+ *   its handlers run but a PayPal transmission's binding, which process-event.ts writes again after it);
  * - status-count changes are summed per batch and written just before the COMMIT, one upsert per provider and
  *   status instead of one per event; an event rolled back to its savepoint takes its changes with it.
  * Statements are compiled once from Drizzle queries (compiled-statement.ts): the SQL comes from the schema,

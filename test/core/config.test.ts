@@ -44,6 +44,11 @@ describe('configuration', () => {
     [{ ADYEN_HMAC_KEY: 'not-hex-secret-value' }, /ADYEN_HMAC_KEY: key #1 is not an even-length hex string/],
     [{ ADMIN_TOKEN: 'short-secret' }, /ADMIN_TOKEN: must be at least 16 characters/],
     [{ PAYPAL_WEBHOOK_ID: 'ABC', PAYPAL_VERIFY: 'api' }, /PAYPAL_CLIENT_ID/],
+    [
+      { PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '500' },
+      /PAYPAL_MAX_TRANSMISSION_AGE_DAYS must be at most DEDUP_KEEP_DAYS/,
+    ],
+    [{ PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '0' }, /PAYPAL_MAX_TRANSMISSION_AGE_DAYS/],
   ]
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} with a message naming the variable and never its value`, () => {

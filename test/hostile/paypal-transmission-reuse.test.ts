@@ -144,6 +144,46 @@ describe('a PayPal transmission replayed with another body of the same CRC-32', 
     expect(isRecorded(env.svc, 'paypal', forgedId)).toBe(false)
   })
 
+  it('is refused under the headers of a genuine delivery whose handler failed', async () => {
+    const genuine = Buffer.from(event(`WH-FAILS-${run}`, 'PAYMENT.CAPTURE.DENIED', '1.00'))
+    const forgedId = `WH-FORGED-fails-${run}`
+    const forged = withCrc(event(forgedId, 'PAYMENT.CAPTURE.REFUNDED', '99999.00', true), crc32(genuine))
+    const headers = paypalHeaders(genuine, certUrl)
+    // Recorded as failed, its handler's writes rolled back; PayPal will retry it in a new transmission.
+    expect((await post(genuine, headers)).status).toBe(500)
+    expect(isRecorded(env.svc, 'paypal', `WH-FAILS-${run}`)).toBe(true)
+    expect((await post(forged, headers)).status).toBe(400)
+    expect(isRecorded(env.svc, 'paypal', forgedId)).toBe(false)
+    expect(effects(forgedId)).toBe(0)
+  })
+
+  it('refuses a transmission signed more than PAYPAL_MAX_TRANSMISSION_AGE_DAYS (4) ago', async () => {
+    const { genuine, forged } = pair('stale')
+    const day = 86_400_000
+    const fiveDaysAgo = paypalHeaders(
+      genuine,
+      certUrl,
+      undefined,
+      randomUUID(),
+      new Date(Date.now() - 5 * day),
+    )
+    const res = await post(genuine, fiveDaysAgo)
+    expect(res.status).toBe(400)
+    expect(JSON.parse(res.text)).toMatchObject({
+      error: expect.stringContaining('PAYPAL_MAX_TRANSMISSION_AGE_DAYS'),
+    })
+    // Such headers, never bound (nothing was recorded), carry no forged body either.
+    expect((await post(forged, fiveDaysAgo)).status).toBe(400)
+    const threeDaysAgo = paypalHeaders(
+      genuine,
+      certUrl,
+      undefined,
+      randomUUID(),
+      new Date(Date.now() - 3 * day),
+    )
+    expect((await post(genuine, threeDaysAgo)).status).toBe(200)
+  })
+
   it('counts the refusal with the other rejected deliveries, and logs it as a warning', async () => {
     const { genuine, forged } = pair('logged')
     const headers = paypalHeaders(genuine, certUrl)
@@ -163,6 +203,7 @@ export default {
   events: '*',
   async handle(event, ctx) {
     ctx.tx.run(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'paypal')\`)
+    if (event.type === 'PAYMENT.CAPTURE.DENIED') throw new Error('downstream briefly unavailable')
   },
 }
 `

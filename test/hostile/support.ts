@@ -60,9 +60,10 @@ export function paypalHeaders(
   certUrl: string,
   key = pki.signingKey,
   transmissionId: string = randomUUID(),
-): Array<[string, string]> {
   // As PayPal does: a new transmission id for every transmission, signed at the time it is sent.
-  const transmissionTime = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
+  sentAt = new Date(),
+): Array<[string, string]> {
+  const transmissionTime = sentAt.toISOString().replace(/\.\d{3}Z$/, 'Z')
   const message = `${transmissionId}|${transmissionTime}|${WEBHOOK_ID}|${crc32(body)}`
   return [
     ['PAYPAL-TRANSMISSION-ID', transmissionId],

@@ -59,9 +59,10 @@ export interface PaypalProviderOptions {
   /** Extra CA certificates to trust for certificate downloads (tests); production uses Node's defaults. */
   readonly ca?: CertFetchOptions['ca']
   /**
-   * Transmissions signed longer ago than this are refused. The service sets it to DEDUP_KEEP_DAYS: a
-   * transmission's binding to its body (see VerifiedEvent.transmission) is kept that long, so no signed
-   * transmission is accepted after its binding could be gone. PayPal itself retries for 3 days.
+   * Transmissions signed longer ago than this are refused (PAYPAL_MAX_TRANSMISSION_AGE_DAYS, 4 days: PayPal
+   * retries for 3). The inbox binds each transmission to its body, but only once it commits an event: the
+   * headers of a delivery that never got that far (a 503) stay unbound, and usable with a forged body of the
+   * same CRC-32, for this long. It is at most DEDUP_KEEP_DAYS, which is how long bindings are kept.
    */
   readonly maxTransmissionAgeMs?: number
 }
@@ -107,7 +108,10 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
       const sent = Date.parse(transmission.transmissionTime)
       if (Number.isNaN(sent)) throw rejected('malformed_header', 'PAYPAL-TRANSMISSION-TIME is not a date')
       if (clock(delivery).getTime() - sent > opts.maxTransmissionAgeMs) {
-        throw rejected('stale_transmission', 'the PayPal transmission is older than DEDUP_KEEP_DAYS')
+        throw rejected(
+          'stale_transmission',
+          'the PayPal transmission is older than PAYPAL_MAX_TRANSMISSION_AGE_DAYS',
+        )
       }
     }
     return transmission
