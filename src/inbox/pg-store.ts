@@ -191,8 +191,9 @@ export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise
         tx: tx as unknown as HandlerTx,
         revoke: gate.revoke,
         async check() {
-          // Costs a round trip only after one of the handler's statements failed.
-          if (!gate.failed()) return
+          // Costs a round trip only after one of the handler's statements failed, or while one it did not
+          // wait for still runs (the check then queues behind it on the connection).
+          if (!gate.failed() && !gate.busy()) return
           try {
             await client.query('SELECT 1')
           } catch (err) {

@@ -3,6 +3,7 @@
  * the caller opens the transaction (or savepoint), hands in the `tx` the handlers write through, and commits
  * or rolls back depending on the result.
  */
+import { DrizzleQueryError } from 'drizzle-orm'
 import type { Logger } from 'pino'
 import type { HandlerContext, HandlerEvent, HandlerTx } from '../handlers.ts'
 import type { LoadedHandler } from '../registry/handler-registry.ts'
@@ -21,6 +22,11 @@ export class HandlerTimeoutError extends Error {
  */
 function describeThrown(error: unknown): string {
   try {
+    if (error instanceof DrizzleQueryError) {
+      // Its message lists every value bound to the query; the SQL and the driver's error are what help.
+      const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ''
+      return `Failed query: ${error.query}${cause}`
+    }
     return error instanceof Error ? String(error.message) : String(error)
   } catch {
     return 'the handler threw a value that cannot be shown as text'

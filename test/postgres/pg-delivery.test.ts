@@ -36,7 +36,8 @@ describe.skipIf(!postgresAvailable)('on PostgreSQL', () => {
     await schema.query('CREATE TABLE ledger (k TEXT PRIMARY KEY)')
     await schema.query("INSERT INTO ledger VALUES ('already-booked')")
     svc = await startTestService({
-      env: { DATABASE_URL: schema.url, MAX_ATTEMPTS: '2', HANDLER_TIMEOUT_MS: '1000' },
+      // debug: handler errors are logged at that level, and the tests below search those lines too.
+      env: { DATABASE_URL: schema.url, MAX_ATTEMPTS: '2', HANDLER_TIMEOUT_MS: '1000', LOG_LEVEL: 'debug' },
       handlers: {
         'a-effect.ts': pgEffectHandler({
           events: "['checkout.session.completed', 'test.fail', 'test.permanent']",
@@ -63,6 +64,38 @@ export default {
     } catch (err) {
       globalThis.pgLate[event.id] = (err.cause ?? err).name
     }
+  },
+}
+`,
+        'e-own-savepoint.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.own-savepoint'],
+  async handle(event, ctx) {
+    await ctx.tx.execute(sql\`SAVEPOINT mine\`)
+    try {
+      await ctx.tx.execute(sql\`INSERT INTO ledger (k) VALUES ('already-booked')\`)
+    } catch {
+      await ctx.tx.execute(sql\`ROLLBACK TO SAVEPOINT mine\`)
+    }
+  },
+}
+`,
+        'f-not-awaited.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.not-awaited'],
+  async handle(event, ctx) {
+    ctx.tx.execute(sql\`INSERT INTO ledger (k) VALUES ('already-booked')\`).catch(() => {})
+  },
+}
+`,
+        'g-uncaught.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.uncaught'],
+  async handle(event, ctx) {
+    await ctx.tx.execute(sql\`INSERT INTO ledger (k) VALUES (\${'already-booked'}), (\${event.payload.data.object.note})\`)
   },
 }
 `,
@@ -147,6 +180,27 @@ export default {
     // Recorded like any failure: counted, retried, parked at MAX_ATTEMPTS (2) and then acknowledged.
     expect((await postStripe(svc.url, event)).status).toBe(200)
     expect(await row(event.id as string)).toMatchObject({ status: 'parked', attempts: 2 })
+    expect(svc.logs.filter((line) => line.includes(marker))).toEqual([])
+  })
+
+  it('a handler that recovers through a savepoint of its own is processed; one that did not wait for its failing statement fails', async () => {
+    const recovers = stripeEvent({ type: 'test.own-savepoint' })
+    expect((await postStripe(svc.url, recovers)).status).toBe(200)
+    expect(await row(recovers.id as string)).toMatchObject({ status: 'processed' })
+    const floating = stripeEvent({ type: 'test.not-awaited' })
+    expect((await postStripe(svc.url, floating)).status).toBe(500)
+    expect(await row(floating.id as string)).toMatchObject({ status: 'failed', attempts: 1 })
+  })
+
+  it('a handler whose query fails: last_error and the logs have the SQL and the error, not the bound values', async () => {
+    const marker = `bound-value-${Date.now().toString(36)}`
+    const event = stripeEvent({ type: 'test.uncaught', data: { object: { note: marker } } })
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    const stored = await row(event.id as string)
+    expect(stored?.last_error).toContain('Failed query: INSERT INTO ledger (k) VALUES ($1), ($2)')
+    expect(stored?.last_error).toContain('duplicate key value')
+    expect(stored?.last_error).not.toContain(marker)
+    expect(svc.logs.some((line) => line.includes('Failed query: INSERT INTO ledger'))).toBe(true)
     expect(svc.logs.filter((line) => line.includes(marker))).toEqual([])
   })
 
