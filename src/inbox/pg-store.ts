@@ -13,7 +13,7 @@ import { pgTables } from '../db/tables.ts'
 import type { HandlerTx } from '../handlers.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
 import type { QueryDb } from './inbox.ts'
-import { RevokedTransactionError } from './revocable-client.ts'
+import { controlsTransaction, RevokedTransactionError, TransactionControlError } from './revocable-client.ts'
 
 const columns = {
   seq: events.seq,
@@ -51,6 +51,11 @@ function revocablePgClient(client: pg.PoolClient): {
       if (prop === 'query' && typeof value === 'function') {
         return (...args: unknown[]) => {
           if (!live) return Promise.reject(new RevokedTransactionError())
+          const text =
+            typeof args[0] === 'string' ? args[0] : (args[0] as { text?: unknown } | undefined)?.text
+          if (typeof text === 'string' && controlsTransaction(text)) {
+            return Promise.reject(new TransactionControlError())
+          }
           const result = (value as (...a: unknown[]) => unknown).apply(target, args)
           if (result instanceof Promise) {
             running++

@@ -36,6 +36,35 @@ export function requireTransaction(db: Database.Database): void {
   if (!db.inTransaction) throw new TransactionLostError()
 }
 
+/** A handler tried to end or step outside the event's transaction (see controlsTransaction). */
+export class TransactionControlError extends Error {
+  constructor() {
+    super(
+      "ctx.tx is the event's transaction: BEGIN, COMMIT, END, ROLLBACK and hookinbox's own savepoints are not allowed in it",
+    )
+    this.name = 'TransactionControlError'
+  }
+}
+
+/**
+ * Whether `sql` would end the event's transaction or touch hookinbox's own savepoints: a handler's COMMIT
+ * would commit its effects with no record of the event (and, on SQLite, the batch so far, unsynced), so the
+ * retry would run it again. Savepoints of the handler's own (nested transactions) stay allowed. String
+ * literals and comments are skipped, so `'…; commit'` in a value is no statement.
+ */
+export function controlsTransaction(sql: string): boolean {
+  const code = sql
+    .replace(/'(?:[^']|'')*'/g, "''")
+    .replace(/\/\*[\s\S]*?(?:\*\/|$)/g, ' ')
+    .replace(/--[^\n]*/g, ' ')
+  return code.split(';').some((part) => {
+    const statement = part.trim()
+    if (/^(BEGIN|COMMIT|END|START\s+TRANSACTION|ABORT)\b/i.test(statement)) return true
+    if (/^ROLLBACK\b(?!\s+(?:TRANSACTION\s+|WORK\s+)?TO\b)/i.test(statement)) return true
+    return /^(SAVEPOINT|RELEASE|ROLLBACK)\b/i.test(statement) && /hookinbox_/i.test(statement)
+  })
+}
+
 export interface RevocableClient {
   client: Database.Database
   revoke(): void
@@ -62,6 +91,12 @@ export function revocableClient(db: Database.Database): RevocableClient {
         if (typeof value !== 'function') return value
         return (...args: unknown[]) => {
           check()
+          if (
+            (prop === 'prepare' || prop === 'exec') &&
+            typeof args[0] === 'string' &&
+            controlsTransaction(args[0])
+          )
+            throw new TransactionControlError()
           const result = (value as (...a: unknown[]) => unknown).apply(t, args)
           return result === t ? proxy : wrapResult(result, t)
         }

@@ -3,7 +3,7 @@
  * the caller opens the transaction (or savepoint), hands in the `tx` the handlers write through, and commits
  * or rolls back depending on the result.
  */
-import { DrizzleQueryError } from 'drizzle-orm'
+import { DrizzleError, DrizzleQueryError } from 'drizzle-orm'
 import type { Logger } from 'pino'
 import type { HandlerContext, HandlerEvent, HandlerTx } from '../handlers.ts'
 import type { LoadedHandler } from '../registry/handler-registry.ts'
@@ -26,6 +26,10 @@ function describeThrown(error: unknown): string {
       // Its message lists every value bound to the query; the SQL and the driver's error are what help.
       const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ''
       return `Failed query: ${error.query}${cause}`
+    }
+    // Drizzle's SQLite session wraps a failure as "Failed to run the query '…'": the cause says why.
+    if (error instanceof DrizzleError && error.cause instanceof Error) {
+      return `${error.message}: ${error.cause.message}`
     }
     return error instanceof Error ? String(error.message) : String(error)
   } catch {

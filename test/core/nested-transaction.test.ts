@@ -50,4 +50,80 @@ describe('a nested transaction in a handler', () => {
       .all()
     expect(effects).toEqual([{ handler: 'outer' }, { handler: 'kept' }])
   })
+
+  it('may nest further (Drizzle savepoints of its own), and a value holding "; commit" is only a value', async () => {
+    const handler: Handler = {
+      provider: 'stripe',
+      events: '*',
+      handle(e, ctx) {
+        ctx.tx.transaction((outer) => {
+          outer.transaction((inner) => {
+            inner.run(sql`INSERT INTO test_effects (event_id, handler) VALUES (${e.id}, 'done; commit')`)
+          })
+        })
+        ctx.tx.run(sql.raw(`INSERT INTO test_effects (event_id, handler) VALUES ('${e.id}', 'x; ROLLBACK')`))
+      },
+    }
+    const { db, inbox, dispose } = openTestInbox({ handlers: [handler] })
+    cleanups.push(dispose)
+    db.writer.exec(EFFECTS_TABLE_SQL)
+    expect(await inbox.receive(event('n2'), new Date())).toMatchObject({ status: 'processed' })
+    expect(db.reader.prepare("SELECT count(*) AS n FROM test_effects WHERE event_id = 'n2'").get()).toEqual({
+      n: 2,
+    })
+  })
+})
+
+describe('transaction control from a handler', () => {
+  const cleanups: Array<() => Promise<void> | void> = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c()
+  })
+
+  const ending = [
+    'COMMIT',
+    'commit transaction',
+    ' /* done */ END',
+    'ROLLBACK',
+    'BEGIN',
+    'RELEASE hookinbox_event',
+    'ROLLBACK TO hookinbox_event',
+    'SAVEPOINT "hookinbox_event"',
+  ]
+  it.each(ending)(
+    '%j is refused: the event fails, its writes roll back, nothing commits without it',
+    async (statement) => {
+      const handler: Handler = {
+        provider: 'stripe',
+        events: '*',
+        handle(e, ctx) {
+          ctx.tx.run(sql`INSERT INTO test_effects (event_id, handler) VALUES (${e.id}, 'before')`)
+          ctx.tx.run(sql.raw(statement))
+        },
+      }
+      const { db, inbox, dispose } = openTestInbox({ handlers: [handler] })
+      cleanups.push(dispose)
+      db.writer.exec(EFFECTS_TABLE_SQL)
+      const outcome = await inbox.receive(event('c1'), new Date())
+      expect(outcome).toMatchObject({ status: 'failed' })
+      expect(outcome.error).toContain("ctx.tx is the event's transaction")
+      expect(db.reader.prepare('SELECT count(*) AS n FROM test_effects').get()).toEqual({ n: 0 })
+      expect(db.reader.prepare("SELECT status FROM hookinbox_events WHERE event_id = 'c1'").get()).toEqual({
+        status: 'failed',
+      })
+      // Through the driver directly, too.
+      const raw: Handler = {
+        provider: 'stripe',
+        events: '*',
+        handle(_e, ctx) {
+          ;(ctx.tx as unknown as { $client: { exec(sql: string): void } }).$client.exec(
+            `SELECT 1; ${statement}`,
+          )
+        },
+      }
+      const second = openTestInbox({ handlers: [raw] })
+      cleanups.push(second.dispose)
+      expect(await second.inbox.receive(event('c2'), new Date())).toMatchObject({ status: 'failed' })
+    },
+  )
 })

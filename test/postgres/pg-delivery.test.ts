@@ -99,6 +99,16 @@ export default {
   },
 }
 `,
+        'h-commits.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.commits'],
+  async handle(event, ctx) {
+    await ctx.tx.execute(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'before-commit')\`)
+    await ctx.tx.execute(sql\`COMMIT\`)
+  },
+}
+`,
         'd-catches.ts': `import { sql } from 'drizzle-orm'
 export default {
   provider: 'stripe',
@@ -202,6 +212,14 @@ export default {
     expect(stored?.last_error).not.toContain(marker)
     expect(svc.logs.some((line) => line.includes('Failed query: INSERT INTO ledger'))).toBe(true)
     expect(svc.logs.filter((line) => line.includes(marker))).toEqual([])
+  })
+
+  it('a handler cannot COMMIT the transaction of its event: the event fails and its writes roll back', async () => {
+    const event = stripeEvent({ type: 'test.commits' })
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    expect(await row(event.id as string)).toMatchObject({ status: 'failed', attempts: 1 })
+    expect((await row(event.id as string))?.last_error).toContain("ctx.tx is the event's transaction")
+    expect(await effects(event.id as string)).toBe(0)
   })
 
   it('a handler over the timeout is rolled back and cannot write afterwards', async () => {
