@@ -80,17 +80,21 @@ export function createPruner(options: PruneOptions): Pruner {
     return first
   }
 
-  const deleteWindow = async (db: QueryDb, from: number, to: number, cutoff: Date): Promise<WindowResult> => {
-    const doomed = and(inWindow(from, to), lt(events.receivedAt, cutoff))
-    await db
+  /** Deletes the attempt logs of the window's events that match `which`. */
+  const deleteAttempts = (db: QueryDb, from: number, to: number, which: SQL | undefined) =>
+    db
       .delete(attempts)
       .where(
         and(
           gt(attempts.eventSeq, from),
           lte(attempts.eventSeq, to),
-          sql`${attempts.eventSeq} IN (SELECT ${events.seq} FROM ${events} WHERE ${doomed})`,
+          sql`${attempts.eventSeq} IN (SELECT ${events.seq} FROM ${events} WHERE ${which})`,
         ),
       )
+
+  const deleteWindow = async (db: QueryDb, from: number, to: number, cutoff: Date): Promise<WindowResult> => {
+    const doomed = and(inWindow(from, to), lt(events.receivedAt, cutoff))
+    await deleteAttempts(db, from, to, doomed)
     // The counts go down by what this transaction deleted, not by a count taken before: on PostgreSQL another
     // instance may be deleting the same window, and rows it took first are not returned here.
     const deleted = await db
@@ -118,15 +122,7 @@ export function createPruner(options: PruneOptions): Pruner {
   const pruneWindow = async (db: QueryDb, from: number, to: number, cutoff: Date): Promise<WindowResult> => {
     const settled = and(inWindow(from, to), inArray(events.status, ['processed', 'ignored']))
     const due = and(settled, lt(events.receivedAt, cutoff))
-    await db
-      .delete(attempts)
-      .where(
-        and(
-          gt(attempts.eventSeq, from),
-          lte(attempts.eventSeq, to),
-          sql`${attempts.eventSeq} IN (SELECT ${events.seq} FROM ${events} WHERE ${due})`,
-        ),
-      )
+    await deleteAttempts(db, from, to, due)
     const pruned = await db
       .update(events)
       .set({ payload: null })
