@@ -59,7 +59,17 @@ const EnvSchema = z.object({
     'api.sandbox.paypal.com',
     'api-m.sandbox.paypal.com',
   ]),
-  PAYPAL_API_BASE: z.url({ protocol: /^https?$/ }).default('https://api-m.paypal.com'),
+  PAYPAL_API_BASE: z
+    .url({ protocol: /^https?$/ })
+    // The client secret goes to it: plain http only to this machine (a local fake of PayPal's API in tests).
+    .refine(
+      (url) =>
+        url.startsWith('https:') || /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?(\/|$)/.test(url),
+      {
+        message: 'must use https (http only for a loopback host)',
+      },
+    )
+    .default('https://api-m.paypal.com'),
   PAYPAL_CLIENT_ID: z.string().trim().min(1).optional(),
   PAYPAL_CLIENT_SECRET: z.string().trim().min(1).optional(),
   PAYPAL_MAX_TRANSMISSION_AGE_DAYS: intIn(1, 36_500).default(4),

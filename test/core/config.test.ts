@@ -32,6 +32,22 @@ describe('configuration', () => {
     expect(c.database).toMatchObject({ kind: 'sqlite', path: '/var/lib/hookinbox/events.db' })
   })
 
+  it('reads PayPal api mode, with http allowed for a loopback API only, and the transmission age', () => {
+    const c = parseConfig({
+      PAYPAL_WEBHOOK_ID: 'ABC',
+      PAYPAL_VERIFY: 'api',
+      PAYPAL_CLIENT_ID: 'client',
+      PAYPAL_CLIENT_SECRET: 'secret',
+      PAYPAL_API_BASE: 'http://127.0.0.1:4010/',
+      PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '3',
+    })
+    expect(c.paypal).toMatchObject({
+      mode: 'api',
+      api: { baseUrl: 'http://127.0.0.1:4010' },
+      maxTransmissionAgeDays: 3,
+    })
+  })
+
   const bad: Array<[Record<string, string>, RegExp]> = [
     [{ PORT: 'eighty' }, /PORT: must be a whole number/],
     [{ PORT: '70000' }, /PORT/],
@@ -49,6 +65,7 @@ describe('configuration', () => {
       /PAYPAL_MAX_TRANSMISSION_AGE_DAYS must be at most DEDUP_KEEP_DAYS/,
     ],
     [{ PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '0' }, /PAYPAL_MAX_TRANSMISSION_AGE_DAYS/],
+    [{ PAYPAL_API_BASE: 'http://api-m.paypal.com' }, /PAYPAL_API_BASE: must use https/],
   ]
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} with a message naming the variable and never its value`, () => {
