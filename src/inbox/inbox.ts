@@ -54,6 +54,37 @@ export function duplicateOutcome(
   }
 }
 
+/**
+ * Deliveries still being processed, by event key. A copy that arrives meanwhile (providers resend in bursts)
+ * waits for the first one's outcome and answers it as a duplicate, instead of running the handlers again
+ * after it: a failing handler would otherwise run once per copy, each an attempt, and a burst could park a
+ * transiently failing event within milliseconds.
+ */
+export function deliveriesInFlight() {
+  const pending = new Map<string, Promise<Outcome>>()
+  /** `start`s the delivery of `key`, or shares the one in flight (then `onCopy` runs once it has settled). */
+  return function deliverOnce(
+    key: string,
+    start: () => Promise<Outcome>,
+    onCopy: () => void,
+  ): Promise<Outcome> {
+    const first = pending.get(key)
+    if (first) {
+      return first.then((outcome) => {
+        onCopy()
+        return { ...outcome, duplicate: true }
+      })
+    }
+    const delivery = start()
+    pending.set(key, delivery)
+    const forget = () => {
+      if (pending.get(key) === delivery) pending.delete(key)
+    }
+    delivery.then(forget, forget)
+    return delivery
+  }
+}
+
 /** The one error for "nothing could be committed": 503, so the provider retries. */
 export const storageError = (cause: unknown) =>
   new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })

@@ -11,6 +11,7 @@ import type { PostgresDatabase } from '../db/postgres.ts'
 import { AppError, isAppError } from '../errors.ts'
 import { waitAtMost } from '../wait-at-most.ts'
 import {
+  deliveriesInFlight,
   duplicateOutcome,
   type Outcome,
   type QueryDb,
@@ -43,8 +44,8 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
   >()
   let flushTimer: NodeJS.Timeout | undefined
   let closed = false
-  /** Deliveries being processed by this instance, by event key. */
-  const deliveries = new Map<string, Promise<Outcome>>()
+  /** Deliveries being processed by this instance: a copy arriving meanwhile shares the outcome (inbox.ts). */
+  const deliverOnce = deliveriesInFlight()
 
   function track<T>(promise: Promise<T>): Promise<T> {
     inFlight.add(promise)
@@ -166,23 +167,12 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
         sighted()
         return duplicateOutcome(event, known)
       }
-      // A copy of a delivery this instance is still processing waits for its outcome rather than running the
-      // handlers again after it (see sqlite-inbox.ts). Copies reaching other instances wait on the row lock.
-      const key = eventKey(event.provider, event.id)
-      const pending = deliveries.get(key)
-      if (pending) {
-        return pending.then((outcome) => {
-          sighted()
-          return { ...outcome, duplicate: true }
-        })
-      }
-      const delivery = track(run({ kind: 'delivery', event, receivedAt }))
-      deliveries.set(key, delivery)
-      const forget = () => {
-        if (deliveries.get(key) === delivery) deliveries.delete(key)
-      }
-      delivery.then(forget, forget)
-      return delivery
+      // Copies reaching other instances wait on the event's row lock instead.
+      return deliverOnce(
+        eventKey(event.provider, event.id),
+        () => track(run({ kind: 'delivery', event, receivedAt })),
+        sighted,
+      )
     },
 
     replay(provider, eventId) {

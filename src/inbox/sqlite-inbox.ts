@@ -19,9 +19,9 @@ import { compileStatement } from '../db/compiled-statement.ts'
 import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError } from '../errors.ts'
-import type { VerifiedEvent } from '../providers/provider.ts'
 import { waitAtMost } from '../wait-at-most.ts'
 import {
+  deliveriesInFlight,
   duplicateOutcome,
   type Outcome,
   type QueryDb,
@@ -351,30 +351,8 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
     }
   }
 
-  /**
-   * Deliveries of an event whose earlier delivery is still queued or being written, by event key. A copy that
-   * arrives meanwhile (providers resend in bursts) waits for that delivery's outcome instead of running the
-   * handlers again after it: a failing handler would otherwise run once per copy, each an attempt, and a burst
-   * could park a transiently failing event within milliseconds.
-   */
-  const inFlight = new Map<string, Promise<Outcome>>()
-
-  function deliverOnce(key: string, event: VerifiedEvent, receivedAt: Date): Promise<Outcome> {
-    const pending = inFlight.get(key)
-    if (pending) {
-      return pending.then((outcome) => {
-        noteDuplicate(key, event.provider, event.id, receivedAt)
-        return { ...outcome, duplicate: true }
-      })
-    }
-    const delivery = enqueue({ kind: 'delivery', event, receivedAt })
-    inFlight.set(key, delivery)
-    const forget = () => {
-      if (inFlight.get(key) === delivery) inFlight.delete(key)
-    }
-    delivery.then(forget, forget)
-    return delivery
-  }
+  /** Deliveries queued or being written: a copy arriving meanwhile shares the outcome (see inbox.ts). */
+  const deliverOnce = deliveriesInFlight()
 
   function enqueue(work: Work): Promise<Outcome> {
     if (closed) return Promise.reject(new AppError('storage_unavailable', 'the service is shutting down'))
@@ -419,7 +397,11 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         noteDuplicate(key, event.provider, event.id, receivedAt)
         return duplicateOutcome(event, known)
       }
-      return deliverOnce(key, event, receivedAt)
+      return deliverOnce(
+        key,
+        () => enqueue({ kind: 'delivery', event, receivedAt }),
+        () => noteDuplicate(key, event.provider, event.id, receivedAt),
+      )
     },
 
     noteRejected(provider, reason, at) {
