@@ -57,6 +57,12 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
   const provider = work.kind === 'delivery' ? work.event.provider : work.provider
   const eventId = work.kind === 'delivery' ? work.event.id : work.eventId
   const base = { provider, eventId }
+  /** Binds a delivery's transmission to its body (see VerifiedEvent.transmission); true without one. */
+  const bindTransmission = async () => {
+    if (work.kind !== 'delivery' || !work.event.transmission) return true
+    const { id, bodySha256 } = work.event.transmission
+    return store.bindTransmission(provider, id, bodySha256, work.receivedAt)
+  }
 
   /** The stored row, if there is one yet (a new event on SQLite has none until its outcome is saved). */
   let seq: number | null
@@ -71,15 +77,14 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
   if (work.kind === 'delivery') {
     const { event } = work
     // First, before even a duplicate is answered: a transmission seen once is bound to its body for good.
-    if (event.transmission) {
-      const { id, bodySha256 } = event.transmission
-      if (!(await store.bindTransmission(provider, id, bodySha256, work.receivedAt))) {
-        throw new AppError(
-          'invalid_signature',
-          'this signed transmission was received before with a different body',
-          { reason: 'transmission_reused' },
-        )
-      }
+    if (!(await bindTransmission())) {
+      throw new AppError(
+        'invalid_signature',
+        'this signed transmission was received before with a different body',
+        {
+          reason: 'transmission_reused',
+        },
+      )
     }
     payloadJson = event.payloadJson ?? JSON.stringify(event.payload)
     newEvent = {
@@ -146,10 +151,7 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
     // On SQLite the undo goes back to the event's savepoint, from before the transmission was bound: bind it
     // again, or a failed (later retried, in a new transmission) delivery would leave its headers free to
     // carry a forged body.
-    if (work.kind === 'delivery' && work.event.transmission) {
-      const { id, bodySha256 } = work.event.transmission
-      await store.bindTransmission(provider, id, bodySha256, work.receivedAt)
-    }
+    await bindTransmission()
     status = err.permanent || attempt >= deps.maxAttempts ? 'parked' : 'failed'
     error = err.message.slice(0, MAX_ERROR_LENGTH)
   } finally {
