@@ -24,6 +24,19 @@ export interface WebhookRouteDeps {
 
 const isProviderName = (name: string): name is ProviderName => PROVIDER_NAMES.includes(name as ProviderName)
 
+/** A delivery (or one event of it) refused: counted, kept in the statistics, logged as a warning. */
+function refused(
+  deps: WebhookRouteDeps,
+  provider: ProviderName,
+  at: Date,
+  reason: string,
+  fields: Record<string, unknown>,
+) {
+  deps.onRejected?.(provider, reason)
+  deps.inbox.noteRejected(provider, reason, at)
+  deps.log.warn({ provider, reason, ...fields }, 'delivery rejected')
+}
+
 export function webhookRoutes(deps: WebhookRouteDeps): Hono {
   const app = new Hono()
 
@@ -54,10 +67,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
       try {
         verified = await provider.verify({ headers: c.req.raw.headers, body, receivedAt })
       } catch (err) {
-        const reason = isAppError(err) ? err.reason : 'internal'
-        deps.onRejected?.(name, reason)
-        deps.inbox.noteRejected(name, reason, receivedAt)
-        deps.log.warn({ provider: name, reason, bytes: body.byteLength }, 'delivery rejected')
+        refused(deps, name, receivedAt, isAppError(err) ? err.reason : 'internal', { bytes: body.byteLength })
         throw err
       }
 
@@ -88,12 +98,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
         } else if (isAppError(result.reason) && result.reason.status < 500) {
           // Refused by the inbox, not failed in it (a PayPal transmission replayed with another body).
           storageFailure ??= result.reason
-          deps.onRejected?.(name, result.reason.reason)
-          deps.inbox.noteRejected(name, result.reason.reason, receivedAt)
-          deps.log.warn(
-            { provider: name, eventId: event?.id, reason: result.reason.reason },
-            'delivery rejected',
-          )
+          refused(deps, name, receivedAt, result.reason.reason, { eventId: event?.id })
         } else {
           // A failure to retry outweighs a refusal: the provider must send the delivery again.
           if (storageFailure === undefined || isAppError(storageFailure)) storageFailure = result.reason
