@@ -36,14 +36,16 @@ function slotOf(param: unknown): Slot {
   return { value: inner }
 }
 
-export function compileStatement<Values extends Record<string, unknown>>(
-  db: Database.Database,
-  query: Compilable,
-): CompiledStatement<Values> {
-  const { sql, params } = query.toSQL()
-  const statement = db.prepare(sql)
+/**
+ * The binder of a compiled query: its parameters in the order Drizzle's SQL expects them, from an object of
+ * named values (placeholders) and the constants Drizzle put in the SQL. Shared with compiled-pg-query.ts.
+ */
+export function compileParams<Values extends Record<string, unknown>>(
+  sql: string,
+  params: readonly unknown[],
+): (values: Values) => unknown[] {
   const slots = params.map(slotOf)
-  const bind = (values: Values): unknown[] => {
+  return (values) => {
     const args = new Array<unknown>(slots.length)
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i] as Slot
@@ -58,6 +60,15 @@ export function compileStatement<Values extends Record<string, unknown>>(
     }
     return args
   }
+}
+
+export function compileStatement<Values extends Record<string, unknown>>(
+  db: Database.Database,
+  query: Compilable,
+): CompiledStatement<Values> {
+  const { sql, params } = query.toSQL()
+  const statement = db.prepare(sql)
+  const bind = compileParams<Values>(sql, params)
   const reader = statement.reader ? statement.raw(true) : undefined
   return {
     run: (values) => statement.run(...bind(values)),

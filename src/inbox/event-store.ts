@@ -43,6 +43,18 @@ export interface AttemptRecord {
   trigger: 'delivery' | 'replay'
 }
 
+/** The writes of one settled attempt (see EventStore.saveOutcome). */
+export interface SavedOutcome {
+  provider: ProviderName
+  /** The stored row; null for a new event whose claim wrote none: then `event` is inserted whole. */
+  seq: number | null
+  event: NewEvent | undefined
+  values: EventUpdate
+  /** The status the row had before this attempt; null for a new event. */
+  previous: EventStatus | null
+  attempt: Omit<AttemptRecord, 'eventSeq'>
+}
+
 /**
  * What a claim found: the stored row, or a new event. For a new event `seq` is the row the claim wrote (a
  * placeholder the outcome overwrites), or null where the claim writes nothing and the row is inserted
@@ -73,12 +85,12 @@ export interface EventStore {
   ): Promise<boolean>
   /** Counts a duplicate sighting on the row. */
   touch(provider: ProviderName, eventId: string, at: Date): Promise<void>
-  /** Writes a new event's row whole (after a claim that wrote none); answers its seq. */
-  insert(event: NewEvent, values: EventUpdate): Promise<number>
-  update(seq: number, values: EventUpdate): Promise<void>
-  addAttempt(attempt: AttemptRecord): Promise<void>
-  /** Moves one event of `provider` between statuses in the status counts (`from` null: a new event). */
-  countStatus(provider: ProviderName, from: EventStatus | null, to: EventStatus): Promise<void>
+  /**
+   * Writes what an attempt settled, all at once: the event's row (updated, or inserted whole when the claim
+   * wrote none), the move between statuses in the status counts, and the attempt log. One call, so that a
+   * dialect with a round trip per statement (PostgreSQL) can send it as one statement.
+   */
+  saveOutcome(outcome: SavedOutcome): Promise<void>
   /** Marks the point the handlers' writes can be undone to. */
   markHandlers(): Promise<void>
   /** Undoes every write since markHandlers(). */

@@ -3,10 +3,10 @@
  * in this process: concurrency, across requests and across service instances, comes from the database's
  * unique key (see pg-store.ts). Duplicates of settled events are answered by one indexed read.
  */
-import { and, eq, sql } from 'drizzle-orm'
+import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import pg from 'pg'
-import { events, rejections } from '../db/pg-schema.ts'
+import { rejections } from '../db/pg-schema.ts'
 import type { PostgresDatabase } from '../db/postgres.ts'
 import { AppError, isAppError } from '../errors.ts'
 import { waitAtMost } from '../wait-at-most.ts'
@@ -19,6 +19,7 @@ import {
   type StorageInbox,
   storageError,
 } from './inbox.ts'
+import { lookUpStatus, touchEvent } from './pg-statements.ts'
 import { createPgStore } from './pg-store.ts'
 import { type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
 import { eventKey } from './settled-cache.ts'
@@ -146,23 +147,17 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
     async receive(event, receivedAt) {
       // A transmission must be bound to its body (a write) even when its event is a duplicate.
       if (event.transmission) return track(run({ kind: 'delivery', event, receivedAt }))
+      const key = { provider: event.provider, eventId: event.id }
       let known: { status: Outcome['status']; attempts: number } | undefined
       try {
-        ;[known] = await db
-          .select({ status: events.status, attempts: events.attempts })
-          .from(events)
-          .where(and(eq(events.eventId, event.id), eq(events.provider, event.provider)))
-          .limit(1)
+        const [row] = await lookUpStatus.run(pool, key)
+        if (row) known = { status: row[0] as Outcome['status'], attempts: row[1] as number }
       } catch (err) {
         throw storageError(err)
       }
       // A statistic only: not awaited, and a failure does not affect the answer.
       const sighted = () =>
-        void db
-          .update(events)
-          .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: receivedAt })
-          .where(and(eq(events.eventId, event.id), eq(events.provider, event.provider)))
-          .catch(() => {})
+        void touchEvent.run(pool, { ...key, at: receivedAt.toISOString() }).catch(() => {})
       if (known && SETTLED_STATUSES.has(known.status)) {
         sighted()
         return duplicateOutcome(event, known)

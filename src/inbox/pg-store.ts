@@ -7,22 +7,13 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
-import { attempts, events, objectVersions, transmissions } from '../db/pg-schema.ts'
-import { adjustStatusCount, COUNT_SHARDS } from '../db/status-counts.ts'
-import { pgTables } from '../db/tables.ts'
+import { objectVersions, transmissions } from '../db/pg-schema.ts'
+import type { EventStatus } from '../db/schema.ts'
+import { COUNT_SHARDS } from '../db/status-counts.ts'
 import type { HandlerTx } from '../handlers.ts'
 import type { EventStore, StoredEvent } from './event-store.ts'
-import type { QueryDb } from './inbox.ts'
+import { claimEvent, findEventForUpdate, saveOutcomeStatements, touchEvent } from './pg-statements.ts'
 import { controlsTransaction, RevokedTransactionError, TransactionControlError } from './revocable-client.ts'
-
-const columns = {
-  seq: events.seq,
-  status: events.status,
-  attempts: events.attempts,
-  type: events.type,
-  payload: events.payload,
-  receivedAt: events.receivedAt,
-}
 
 /**
  * A view of the connection whose queries fail once revoked (a handler that outlived its timeout). It also
@@ -92,13 +83,19 @@ const IN_FAILED_TRANSACTION = '25P02'
 export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise<void>): EventStore {
   let handlerGate: ReturnType<typeof revocablePgClient> | undefined
   const db = drizzle(client)
-  const qdb = db as unknown as QueryDb
-  const byKey = (provider: string, eventId: string) =>
-    and(eq(events.eventId, eventId), eq(events.provider, provider))
 
   async function find(provider: string, eventId: string): Promise<StoredEvent | undefined> {
-    const [row] = await db.select(columns).from(events).where(byKey(provider, eventId)).for('update')
-    return row
+    const [row] = await findEventForUpdate.run(client, { provider, eventId })
+    if (!row) return undefined
+    const [seq, status, attemptCount, type, payload, receivedAt] = row
+    return {
+      seq: Number(seq),
+      status: status as EventStatus,
+      attempts: attemptCount as number,
+      type: type as string,
+      payload: payload as string | null,
+      receivedAt: receivedAt as Date,
+    }
   }
 
   return {
@@ -131,14 +128,18 @@ export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise
       return seen.bodySha256 === bodySha256
     },
     async claim(event) {
+      const values = {
+        provider: event.provider,
+        eventId: event.eventId,
+        type: event.type,
+        payload: event.payload,
+        receivedAt: event.receivedAt.toISOString(),
+        occurredAt: event.occurredAt?.toISOString() ?? null,
+      }
       // A row deleted by retention between the conflict and the lock is claimed again on the next turn.
       for (let turn = 0; turn < 3; turn++) {
-        const [inserted] = await db
-          .insert(events)
-          .values({ ...event, status: 'failed', attempts: 0 })
-          .onConflictDoNothing({ target: [events.eventId, events.provider] })
-          .returning({ seq: events.seq })
-        if (inserted) return { fresh: true, seq: inserted.seq }
+        const [inserted] = await claimEvent.run(client, values)
+        if (inserted) return { fresh: true, seq: Number(inserted[0]) }
         const existing = await find(event.provider, event.eventId)
         if (existing) return { row: existing, fresh: false }
       }
@@ -146,31 +147,30 @@ export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise
     },
     find,
     async touch(provider, eventId, at) {
-      await db
-        .update(events)
-        .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: at })
-        .where(byKey(provider, eventId))
+      await touchEvent.run(client, { provider, eventId, at: at.toISOString() })
     },
-    async insert(event, values) {
-      const [row] = await db
-        .insert(events)
-        .values({ ...event, ...values })
-        .returning({ seq: events.seq })
-      if (!row) throw new Error('the insert returned no row')
-      return row.seq
-    },
-    async update(seq, values) {
-      await db.update(events).set(values).where(eq(events.seq, seq))
-    },
-    async addAttempt(a) {
-      await db.insert(attempts).values(a)
-    },
-    async countStatus(provider, from, to) {
-      if (from === to) return
-      // A random shard, so concurrent transactions rarely wait for each other's count row.
-      const shard = Math.floor(Math.random() * COUNT_SHARDS)
-      if (from !== null) await adjustStatusCount(qdb, pgTables, { provider, status: from, delta: -1, shard })
-      await adjustStatusCount(qdb, pgTables, { provider, status: to, delta: 1, shard })
+    async saveOutcome({ provider, seq, values: v, previous, attempt: a }) {
+      // The claim wrote the row (it is the lock), so there is always one to update.
+      if (seq === null) throw new Error('a PostgreSQL claim always writes the event row')
+      const moves = previous === v.status ? 0 : previous === null ? 1 : 2
+      await saveOutcomeStatements[moves].run(client, {
+        seq,
+        type: v.type,
+        status: v.status,
+        attempts: v.attempts,
+        payload: v.payload,
+        processedAt: v.processedAt?.toISOString() ?? null,
+        lastError: v.lastError,
+        handlers: v.handlers,
+        at: a.at.toISOString(),
+        durationMs: a.durationMs,
+        error: a.error,
+        trigger: a.trigger,
+        provider,
+        previous: previous ?? '',
+        // A random shard, so concurrent transactions rarely wait for each other's count row.
+        shard: Math.floor(Math.random() * COUNT_SHARDS),
+      })
     },
     async markHandlers() {
       await client.query('SAVEPOINT hookinbox_handlers')

@@ -169,20 +169,13 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
     lastError: error ?? null,
     handlers: JSON.stringify(ran),
   }
-  if (seq === null) {
-    if (!newEvent) throw new Error('a replay always has a stored row')
-    seq = await store.insert(newEvent, outcome)
-  } else {
-    await store.update(seq, outcome)
-  }
-  await store.countStatus(provider, previous, status)
-  await store.addAttempt({
-    eventSeq: seq,
-    at,
-    outcome: status,
-    durationMs,
-    error: error ?? null,
-    trigger: work.kind,
+  await store.saveOutcome({
+    provider,
+    seq,
+    event: newEvent,
+    values: outcome,
+    previous,
+    attempt: { at, outcome: status, durationMs, error: error ?? null, trigger: work.kind },
   })
   return { ...base, type, status, duplicate: false, attempts: attempt, ...(error ? { error } : {}) }
 }

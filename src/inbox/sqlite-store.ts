@@ -215,40 +215,40 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
     addSightings(provider, eventId, count, at) {
       touch.run({ provider, eventId, count, at: at.getTime() })
     },
-    async insert(event, v) {
-      // Every field named (no spread): one object of a fixed shape per new event.
-      const { lastInsertRowid } = insert.run({
-        type: v.type,
-        status: v.status,
-        attempts: v.attempts,
-        payload: v.payload,
-        lastError: v.lastError,
-        handlers: v.handlers,
-        provider: event.provider,
-        eventId: event.eventId,
-        receivedAt: event.receivedAt.getTime(),
-        occurredAt: event.occurredAt?.getTime() ?? null,
-        processedAt: v.processedAt?.getTime() ?? null,
-      })
-      return Number(lastInsertRowid)
-    },
-    async update(seq, v) {
-      update.run({ ...v, seq, processedAt: v.processedAt?.getTime() ?? null })
-    },
-    async addAttempt(a) {
+    async saveOutcome({ provider, seq, event, values: v, previous, attempt: a }) {
+      let eventSeq = seq
+      if (eventSeq === null) {
+        if (!event) throw new Error('an outcome without a stored row needs its event')
+        // Every field named (no spread): one object of a fixed shape per new event.
+        const { lastInsertRowid } = insert.run({
+          type: v.type,
+          status: v.status,
+          attempts: v.attempts,
+          payload: v.payload,
+          lastError: v.lastError,
+          handlers: v.handlers,
+          provider: event.provider,
+          eventId: event.eventId,
+          receivedAt: event.receivedAt.getTime(),
+          occurredAt: event.occurredAt?.getTime() ?? null,
+          processedAt: v.processedAt?.getTime() ?? null,
+        })
+        eventSeq = Number(lastInsertRowid)
+      } else {
+        update.run({ ...v, seq: eventSeq, processedAt: v.processedAt?.getTime() ?? null })
+      }
+      if (previous !== v.status) {
+        if (previous !== null) eventCounts.push({ provider, status: previous, delta: -1 })
+        eventCounts.push({ provider, status: v.status, delta: 1 })
+      }
       addAttempt.run({
-        eventSeq: a.eventSeq,
+        eventSeq,
         at: a.at.getTime(),
         outcome: a.outcome,
         durationMs: a.durationMs,
         error: a.error,
         trigger: a.trigger,
       })
-    },
-    async countStatus(provider, from, to) {
-      if (from === to) return
-      if (from !== null) eventCounts.push({ provider, status: from, delta: -1 })
-      eventCounts.push({ provider, status: to, delta: 1 })
     },
     keepCounts() {
       for (const c of eventCounts) {

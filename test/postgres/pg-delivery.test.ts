@@ -283,4 +283,53 @@ export default {
     expect((await postStripe(svc.url, event)).body).toMatchObject({ duplicate: true })
     expect(await effects(event.id as string)).toBe(1)
   })
+
+  it('records every outcome whole: the row, one attempt log line per attempt, and status counts that match the rows', async () => {
+    // Every way a status moves: new → failed, failed → parked, parked → parked (a replay that fails again),
+    // parked → processed, and new → processed.
+    const event = stripeEvent({ type: 'test.fail' })
+    late.pgFail?.add(event.id as string)
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    expect((await postStripe(svc.url, event)).body).toMatchObject({ status: 'parked' })
+    const replay = `/admin/api/events/stripe/${event.id}/replay`
+    expect((await adminPost(svc.url, replay)).body).toMatchObject({ status: 'parked', attempts: 3 })
+    late.pgFail?.delete(event.id as string)
+    expect((await adminPost(svc.url, replay)).body).toMatchObject({ status: 'processed', attempts: 4 })
+    expect(await row(event.id as string)).toMatchObject({
+      status: 'processed',
+      attempts: 4,
+      last_error: null,
+    })
+    const log = await schema.query<{ outcome: string; trigger: string; error: string | null }>(
+      `SELECT a.outcome, a.trigger, a.error FROM hookinbox_attempts a
+         JOIN hookinbox_events e ON e.seq = a.event_seq WHERE e.event_id = $1 ORDER BY a.id`,
+      [event.id],
+    )
+    expect(log.map((a) => [a.outcome, a.trigger])).toEqual([
+      ['failed', 'delivery'],
+      ['parked', 'delivery'],
+      ['parked', 'replay'],
+      ['processed', 'replay'],
+    ])
+    expect(log.slice(0, 3).every((a) => a.error?.includes('handler says no'))).toBe(true)
+    expect(log[3]?.error).toBeNull()
+
+    const fresh = stripeEvent()
+    expect((await postStripe(svc.url, fresh)).body).toMatchObject({ status: 'processed' })
+    expect(await row(fresh.id as string)).toMatchObject({ status: 'processed', attempts: 1 })
+
+    const counted = await schema.query<{ provider: string; status: string; n: string }>(
+      'SELECT provider, status, sum(n)::text AS n FROM hookinbox_status_counts GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2',
+    )
+    const actual = await schema.query<{ provider: string; status: string; n: string }>(
+      'SELECT provider, status, count(*)::text AS n FROM hookinbox_events GROUP BY 1, 2 ORDER BY 1, 2',
+    )
+    expect(counted).toEqual(actual)
+    // Retention deletes the attempt logs of the events whose payload it pruned.
+    const attemptsDisagree = await schema.query(
+      `SELECT e.event_id FROM hookinbox_events e WHERE e.payload IS NOT NULL
+         AND e.attempts <> (SELECT count(*) FROM hookinbox_attempts a WHERE a.event_seq = e.seq)`,
+    )
+    expect(attemptsDisagree).toEqual([])
+  })
 })
