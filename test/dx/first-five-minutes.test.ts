@@ -2,13 +2,21 @@
  * The README's "first five minutes", run for real: start development mode with no configuration, send a
  * signed test event of each provider, see it in /admin, write a handler, send again and watch it run.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { EventPage } from '../../src/admin/event-history.ts'
 import { main as send } from '../../src/cli/send.ts'
 import { runServer, type SpawnedService } from '../support/spawn-service.ts'
-import { tempDir } from '../support/temp-dir.ts'
+import { PROJECT_ROOT, tempDir } from '../support/temp-dir.ts'
+
+/** The README's own first handler, exactly as printed there (the code block that starts with its path). */
+function readmeFirstHandler(): string {
+  const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8')
+  const block = /```ts\n(\/\/ handlers\/my-first-handler\.ts\n[\s\S]*?)```/.exec(readme)?.[1]
+  if (block === undefined) throw new Error('README.md has no handlers/my-first-handler.ts block')
+  return block
+}
 
 /** Starts `npm run dev`'s entry and resolves once it listens (port 0 picks a free one). */
 async function startDev(env: Record<string, string>): Promise<SpawnedService> {
@@ -55,10 +63,11 @@ describe('the first five minutes', () => {
   })
 
   it('start, send, see it in /admin, write a handler, send again', async () => {
+    // A fresh clone's layout: the example handlers as shipped, importing `../src/handlers.ts`.
     const handlers = join(dir.path, 'handlers')
     const database = join(dir.path, 'data', 'hookinbox.db')
-    const { mkdirSync } = await import('node:fs')
-    mkdirSync(handlers)
+    cpSync(join(PROJECT_ROOT, 'handlers'), handlers, { recursive: true })
+    symlinkSync(join(PROJECT_ROOT, 'src'), join(dir.path, 'src'))
     // 1. Start development mode with no provider configured at all.
     dev = await startDev({ HANDLERS_DIR: handlers, DATABASE_URL: database })
     // The banner goes to stderr right after the "listening" line goes to stdout: the two pipes may deliver
@@ -91,37 +100,31 @@ describe('the first five minutes', () => {
       r.json(),
     )) as EventPage
     expect(page.events.map((e) => e.provider).sort()).toEqual(['adyen', 'paypal', 'stripe'])
-    expect(page.events.every((e) => e.status === 'ignored')).toBe(true)
+    // The example handler takes the Checkout session; nothing subscribes to the other two.
+    const byProvider = Object.fromEntries(page.events.map((e) => [e.provider, e]))
+    expect(byProvider.stripe).toMatchObject({ status: 'processed', handlers: ['checkout-completed'] })
+    expect(byProvider.paypal).toMatchObject({ status: 'ignored', handlers: [] })
+    expect(byProvider.adyen).toMatchObject({ status: 'ignored', handlers: [] })
 
-    // 4. Write a handler; development mode reloads it.
-    writeFileSync(
-      join(handlers, 'my-first-handler.ts'),
-      `import { defineHandler } from '../../../../src/handlers.ts'
-export default defineHandler({
-  provider: 'stripe',
-  events: ['checkout.session.completed'],
-  async handle(event, ctx) {
-    ctx.log.info({ session: event.payload.data.object.id }, 'my first handler ran')
-  },
-})
-`,
-    )
+    // 4. Write the README's handler; development mode reloads it.
+    writeFileSync(join(handlers, 'my-first-handler.ts'), readmeFirstHandler())
     await waitFor(() => (dev as SpawnedService).output().includes('handlers reloaded'))
 
-    // 5. Send again: the new event is processed by the new handler.
+    // 5. Send again: the new event is processed by the example handler and the new one, in file-name order.
     const out = capture()
     expect(
       await send(['stripe', 'checkout.session.completed', '--url', dev.url, '--repeat', '3'], io(out)),
     ).toBe(0)
     expect(out.text()).toMatch(/1 processed, 2 duplicates/)
     await waitFor(() => (dev as SpawnedService).output().includes('my first handler ran'))
+    expect(dev.output().split('my first handler ran').length - 1).toBe(1)
     const latest = (await fetch(`${dev.url}/admin/api/events?limit=1`, { headers: auth }).then((r) =>
       r.json(),
     )) as EventPage
     expect(latest.events[0]).toMatchObject({
       provider: 'stripe',
       status: 'processed',
-      handlers: ['my-first-handler'],
+      handlers: ['checkout-completed', 'my-first-handler'],
     })
   })
 
