@@ -90,6 +90,9 @@ const EnvSchema = z.object({
 
 export type Env = z.infer<typeof EnvSchema>
 
+/** Every variable the configuration reads (README.md and .env.example document each one). */
+export const ENV_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape)
+
 export interface Config {
   port: number
   host: string

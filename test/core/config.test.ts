@@ -1,9 +1,9 @@
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadEnv, parseConfig } from '../../src/config.ts'
+import { ConfigError, ENV_VARIABLES, loadEnv, parseConfig } from '../../src/config.ts'
 import { runServer } from '../support/spawn-service.ts'
-import { tempDir } from '../support/temp-dir.ts'
+import { PROJECT_ROOT, tempDir } from '../support/temp-dir.ts'
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -20,6 +20,22 @@ describe('configuration', () => {
       adminToken: undefined,
       logLevel: 'info',
     })
+  })
+
+  it('documents every variable it reads in .env.example and in the README, and no other', () => {
+    const example = readFileSync(join(PROJECT_ROOT, '.env.example'), 'utf8')
+    const inExample = [...example.matchAll(/^#? ?([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1])
+    const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8')
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Operating it'))
+    const inReadme = table
+      .split('\n')
+      .filter((line) => line.startsWith('| `'))
+      .flatMap((line) => [...(line.split(' | ')[0] ?? '').matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1]))
+    expect([...new Set(inExample)].sort()).toEqual([...ENV_VARIABLES].sort())
+    // NODE_EXTRA_CA_CERTS is Node's own, listed for the PayPal certificate downloads.
+    expect(inReadme.filter((name) => name !== 'NODE_EXTRA_CA_CERTS').sort()).toEqual(
+      [...ENV_VARIABLES].sort(),
+    )
   })
 
   it('reads comma-separated Stripe secrets for rotation and a file: URL for the database', () => {
