@@ -1,7 +1,7 @@
 /**
  * Your own tables when hookinbox runs on PostgreSQL (DATABASE_URL=postgres://…): the PostgreSQL twin of
  * `_schema.ts`. `npm run db:generate` writes their migrations into `drizzle/pg/`. Handlers written for
- * PostgreSQL import their tables from here; see "Moving to PostgreSQL" in the README.
+ * PostgreSQL import their tables from here; see "Scaling out on PostgreSQL" in the README.
  */
 import { bigserial, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
 
