@@ -10,6 +10,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors.ts'
+import { isEventKey, LONE_SURROGATE } from './event-key.ts'
 import { jsonNestingExceeds, MAX_JSON_DEPTH } from './parse-event-json.ts'
 import type { Provider, RawDelivery, VerifiedEvent } from './provider.ts'
 
@@ -25,9 +26,6 @@ type JsonObject = Record<string, unknown>
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
-/** A lone UTF-16 surrogate cannot be encoded as UTF-8; Node would silently turn it into U+FFFD before hashing. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
 const malformed = (message: string) =>
   new AppError('invalid_signature', message, { reason: 'malformed_item' })
 
@@ -39,6 +37,7 @@ const malformed = (message: string) =>
 function signedField(value: unknown, name: string): string {
   if (value === undefined || value === null) return ''
   if (typeof value === 'string') {
+    // A lone surrogate cannot be encoded as UTF-8; Node would silently turn it into U+FFFD before hashing.
     if (LONE_SURROGATE.test(value)) throw malformed(`field ${name} is not valid text`)
     return value
   }
@@ -202,6 +201,16 @@ function toEvent(item: JsonObject): VerifiedEvent {
     signedField(item.success, 'success'),
     signedField(item.originalReference, 'originalReference'),
   ].join(':')
+  // The signed fields hold no lone surrogate (signedField), but may hold U+0000 (see event-key.ts).
+  if (!isEventKey(id, Number.POSITIVE_INFINITY) || !isEventKey(item.eventCode, Number.POSITIVE_INFINITY)) {
+    throw new AppError(
+      'invalid_event',
+      'notification item has an event id or eventCode that cannot be stored',
+      {
+        reason: 'unusable_event_fields',
+      },
+    )
+  }
   const occurred = typeof item.eventDate === 'string' ? new Date(item.eventDate) : undefined
   return {
     provider: 'adyen',

@@ -15,6 +15,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors.ts'
+import { isEventKey } from './event-key.ts'
 import { parseEventJson } from './parse-event-json.ts'
 import type { Provider, RawDelivery, VerifiedEvent } from './provider.ts'
 
@@ -93,10 +94,10 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
       const event = parseEventJson(body)
       const id = event.id
       const type = event.type
-      if (typeof id !== 'string' || id.length === 0 || id.length > 255) {
+      if (!isEventKey(id, 255)) {
         throw new AppError('invalid_event', 'the event has no valid "id"')
       }
-      if (typeof type !== 'string' || type.length === 0 || type.length > 255) {
+      if (!isEventKey(type, 255)) {
         throw new AppError('invalid_event', 'the event has no valid "type"')
       }
       const created = typeof event.created === 'number' ? new Date(event.created * 1000) : undefined

@@ -1,5 +1,6 @@
 /** A verified PayPal delivery as an event: PayPal's own `id` (`WH-…`) is the idempotency key. */
 import { AppError } from '../../errors.ts'
+import { isEventKey } from '../event-key.ts'
 import type { VerifiedEvent } from '../provider.ts'
 
 const MAX_ID_LENGTH = 255
@@ -7,11 +8,13 @@ const MAX_ID_LENGTH = 255
 /** `text` is the verified body exactly as received, handed on so the inbox need not re-serialise it. */
 export function paypalEvent(body: Record<string, unknown>, text: string): VerifiedEvent {
   const { id, event_type: type, create_time: createTime } = body
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
+  if (!isEventKey(id, MAX_ID_LENGTH)) {
     throw new AppError('invalid_event', 'PayPal event has no usable id', { reason: 'missing_event_id' })
   }
-  if (typeof type !== 'string' || type.length === 0) {
-    throw new AppError('invalid_event', 'PayPal event has no event_type', { reason: 'missing_event_type' })
+  if (!isEventKey(type, Number.POSITIVE_INFINITY)) {
+    throw new AppError('invalid_event', 'PayPal event has no usable event_type', {
+      reason: 'missing_event_type',
+    })
   }
   const occurred = typeof createTime === 'string' ? new Date(createTime) : undefined
   return {
