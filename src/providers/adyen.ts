@@ -10,7 +10,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors.ts'
-import { isEventKey, LONE_SURROGATE } from './event-key.ts'
+import { isEventKey, LONE_SURROGATE, MAX_ADYEN_ID_LENGTH, MAX_EVENT_TYPE_LENGTH } from './event-key.ts'
 import { jsonNestingExceeds, MAX_JSON_DEPTH } from './parse-event-json.ts'
 import type { Provider, RawDelivery, VerifiedEvent } from './provider.ts'
 
@@ -201,8 +201,8 @@ function toEvent(item: JsonObject): VerifiedEvent {
     signedField(item.success, 'success'),
     signedField(item.originalReference, 'originalReference'),
   ].join(':')
-  // The signed fields hold no lone surrogate (signedField), but may hold U+0000 (see event-key.ts).
-  if (!isEventKey(id, Number.POSITIVE_INFINITY) || !isEventKey(item.eventCode, Number.POSITIVE_INFINITY)) {
+  // The signed fields hold no lone surrogate (signedField), but may hold U+0000 or be long (see event-key.ts).
+  if (!isEventKey(id, MAX_ADYEN_ID_LENGTH) || !isEventKey(item.eventCode, MAX_EVENT_TYPE_LENGTH)) {
     throw new AppError(
       'invalid_event',
       'notification item has an event id or eventCode that cannot be stored',

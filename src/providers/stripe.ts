@@ -15,7 +15,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors.ts'
-import { isEventKey } from './event-key.ts'
+import { isEventKey, MAX_EVENT_ID_LENGTH, MAX_EVENT_TYPE_LENGTH } from './event-key.ts'
 import { parseEventJson } from './parse-event-json.ts'
 import type { Provider, RawDelivery, VerifiedEvent } from './provider.ts'
 
@@ -94,10 +94,10 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
       const event = parseEventJson(body)
       const id = event.id
       const type = event.type
-      if (!isEventKey(id, 255)) {
+      if (!isEventKey(id, MAX_EVENT_ID_LENGTH)) {
         throw new AppError('invalid_event', 'the event has no valid "id"')
       }
-      if (!isEventKey(type, 255)) {
+      if (!isEventKey(type, MAX_EVENT_TYPE_LENGTH)) {
         throw new AppError('invalid_event', 'the event has no valid "type"')
       }
       const created = typeof event.created === 'number' ? new Date(event.created * 1000) : undefined

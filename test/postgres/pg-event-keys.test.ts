@@ -2,7 +2,10 @@
  * Event ids and types that a signed body may hold but PostgreSQL cannot keep as given: each is refused with a
  * 400 when it arrives, never acknowledged as something it is not and never a 503 at every retry.
  */
+import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { send } from '../hostile/support.ts'
+import { notification, randomHexKey, sampleItem, signedItem } from '../providers/adyen-fixtures.ts'
 import { freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
 import { postStripe, uniqueId } from '../support/stripe-signing.ts'
 import { startTestService, type TestService } from '../support/test-service.ts'
@@ -10,10 +13,11 @@ import { startTestService, type TestService } from '../support/test-service.ts'
 describe.skipIf(!postgresAvailable)('event ids and types on PostgreSQL', () => {
   let schema: PgSchema
   let svc: TestService
+  const adyenKey = randomHexKey()
 
   beforeAll(async () => {
     schema = await freshSchema('keys')
-    svc = await startTestService({ env: { DATABASE_URL: schema.url } })
+    svc = await startTestService({ env: { DATABASE_URL: schema.url, ADYEN_HMAC_KEY: adyenKey } })
   })
   afterAll(async () => {
     await svc?.dispose()
@@ -53,5 +57,19 @@ describe.skipIf(!postgresAvailable)('event ids and types on PostgreSQL', () => {
     expect(await schema.query('SELECT event_id FROM hookinbox_events WHERE event_id = $1', [id])).toEqual([
       { event_id: id },
     ])
+  })
+
+  it('an Adyen item whose id is over the index entry limit is a 400, not a 503 at every retry', async () => {
+    const before = await stored()
+    // Random text: PostgreSQL compresses a repetitive key below its limit of 2704 bytes.
+    const pspReference = randomBytes(3000).toString('base64url').slice(0, 3000)
+    const body = Buffer.from(notification([signedItem(sampleItem({ pspReference }), adyenKey)]))
+    const answer = await send(svc.url, {
+      path: '/webhooks/adyen',
+      headers: [['Content-Length', String(body.length)]],
+      body,
+    })
+    expect(answer.status).toBe(400)
+    expect(await stored()).toBe(before)
   })
 })
