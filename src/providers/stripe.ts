@@ -16,6 +16,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors.ts'
 import { isEventKey, MAX_EVENT_ID_LENGTH, MAX_EVENT_TYPE_LENGTH } from './event-key.ts'
+import { eventTime } from './event-time.ts'
 import { parseEventJson } from './parse-event-json.ts'
 import type { Provider, RawDelivery, VerifiedEvent } from './provider.ts'
 
@@ -100,7 +101,9 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
       if (!isEventKey(type, MAX_EVENT_TYPE_LENGTH)) {
         throw new AppError('invalid_event', 'the event has no valid "type"')
       }
-      const created = typeof event.created === 'number' ? new Date(event.created * 1000) : undefined
+      const occurredAt = eventTime(
+        typeof event.created === 'number' ? new Date(event.created * 1000) : undefined,
+      )
       return [
         {
           provider: 'stripe',
@@ -108,7 +111,7 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
           type,
           payload: event,
           payloadJson: body,
-          ...(created && !Number.isNaN(created.getTime()) ? { occurredAt: created } : {}),
+          ...(occurredAt ? { occurredAt } : {}),
         },
       ]
     },
