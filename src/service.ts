@@ -2,14 +2,16 @@
  * Assembles the running service from a validated Config: database, handlers, providers, inbox, HTTP server.
  * `server.ts` is the process entry; tests call `startService` directly on a loopback port.
  */
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { serve } from '@hono/node-server'
+import { getRequestListener, RequestError } from '@hono/node-server'
 import type { Logger } from 'pino'
 import { createEventHistory } from './admin/event-history.ts'
 import { createApp } from './app.ts'
 import type { Config } from './config.ts'
 import { createDbCertCache } from './db/paypal-cert-store.ts'
 import type { FsyncFn } from './db/wal-sync.ts'
+import { AppError, toResponse } from './errors.ts'
 import { createLogger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { createAdyenProvider } from './providers/adyen.ts'
@@ -116,14 +118,24 @@ export async function startService(config: Config, options: StartOptions = {}): 
       now,
     })
 
-    const server = serve({
-      fetch: app.fetch,
-      port: config.port,
+    const listener = getRequestListener(app.fetch, {
       hostname: config.host,
-      // A client trickling its request (slowloris) is cut off after 10 s; Node's defaults would hold the
-      // connection for up to 5 minutes, and check only every 30 s.
-      serverOptions: { requestTimeout: 10_000, headersTimeout: 10_000, connectionsCheckingInterval: 1_000 },
+      // A request whose Host header or target makes no URL (`Host: a b`, a backslash in the path) is refused by
+      // @hono/node-server before the app runs, with an empty 400 by default: answer it as any bad request.
+      errorHandler: (err) => {
+        if (err instanceof RequestError)
+          return toResponse(new AppError('invalid_request', 'invalid Host header or request target'))
+        log.error({ err }, 'unexpected error')
+        return toResponse(err)
+      },
     })
+    // A client trickling its request (slowloris) is cut off after 10 s; Node's defaults would hold the
+    // connection for up to 5 minutes, and check only every 30 s.
+    const server = createServer(
+      { requestTimeout: 10_000, headersTimeout: 10_000, connectionsCheckingInterval: 1_000 },
+      listener,
+    )
+    server.listen(config.port, config.host)
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve)
       server.once('error', reject)
