@@ -35,11 +35,25 @@ function decodeCursor(cursor: string): number | undefined {
   return m ? Number(m[1]) : undefined
 }
 
+/**
+ * Whether the date part names a real day. Date.parse rolls an impossible one over (`2024-02-30` is taken as
+ * 1 March), which would silently move the filter's bound.
+ */
+function realDay(s: string): boolean {
+  const [year, month, day] = s.slice(0, 10).split('-').map(Number) as [number, number, number]
+  const date = new Date(0)
+  date.setUTCFullYear(year, month - 1, day)
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+}
+
 const isoDate = z
   .string()
   .max(40)
   .refine(
-    (s) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)),
+    (s) =>
+      /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) &&
+      !Number.isNaN(Date.parse(s)) &&
+      realDay(s),
     {
       message: 'must be an ISO-8601 date or date-time',
     },
