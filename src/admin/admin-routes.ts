@@ -1,7 +1,8 @@
-import { Hono, type MiddlewareHandler } from 'hono'
+import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { AppError } from '../errors.ts'
 import type { Inbox } from '../inbox/inbox.ts'
 import { PROVIDER_NAMES, type ProviderName } from '../providers/provider.ts'
+import { readBody } from '../webhooks/read-body.ts'
 import type { EventHistory } from './event-history.ts'
 import { parseFilter, parseListRequest } from './list-filter.ts'
 import { adminPages } from './page/admin-pages.tsx'
@@ -20,8 +21,17 @@ function providerParam(name: string): ProviderName {
   return name as ProviderName
 }
 
-async function jsonBody(req: Request): Promise<Record<string, unknown>> {
-  const text = await req.text()
+/** A bulk-replay filter is a few short fields; anything near this is not one. */
+const MAX_ADMIN_BODY_BYTES = 64 * 1024
+
+async function jsonBody(c: Context): Promise<Record<string, unknown>> {
+  const bytes = await readBody(c, MAX_ADMIN_BODY_BYTES)
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    throw new AppError('invalid_request', 'the body must be a JSON object')
+  }
   if (text.trim() === '') return {}
   try {
     const value = JSON.parse(text) as unknown
@@ -81,7 +91,7 @@ export function adminRoutes(deps: AdminRouteDeps): Hono {
   })
 
   app.post('/admin/api/replay', async (c) => {
-    const body = await jsonBody(c.req.raw)
+    const body = await jsonBody(c)
     const { dryRun, ...filterInput } = body
     if (dryRun !== undefined && typeof dryRun !== 'boolean') {
       throw new AppError('invalid_request', 'invalid parameter "dryRun": must be true or false')

@@ -146,4 +146,20 @@ describe('replay', () => {
     })
     expect(res.status).toBe(400)
   })
+
+  it('bulk replay refuses a body over 64 KB (413) and one that is not UTF-8 (400)', async () => {
+    const { ADMIN_TOKEN } = await import('../support/test-service.ts')
+    const post = (body: BodyInit) =>
+      fetch(`${svc.url}/admin/api/replay`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body,
+      })
+    const huge = await post(JSON.stringify({ type: 'x'.repeat(70_000) }))
+    expect(huge.status).toBe(413)
+    expect(await huge.json()).toEqual({ error: expect.stringContaining('65536') })
+    const invalid = await post(new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]))
+    expect(invalid.status).toBe(400)
+    expect((await fetch(`${svc.url}/healthz`)).status).toBe(200)
+  })
 })

@@ -279,7 +279,8 @@ describe('bulk replay with hostile bodies', () => {
     ['a number as type', '{"type":1,"dryRun":true}'],
     ['an object as q', '{"q":{"$gt":""},"dryRun":true}'],
     ['an oversized q', `{"q":"${'x'.repeat(300)}","dryRun":true}`],
-    ['deeply nested JSON', `${'['.repeat(50_000)}${']'.repeat(50_000)}`],
+    // 60 KB: under the body limit (64 KB), so it is the nesting that is refused.
+    ['deeply nested JSON', `${'['.repeat(30_000)}${']'.repeat(30_000)}`],
   ])('%s is a 400', async (_, body) => {
     const reply = await post('/admin/api/replay', body)
     checkSafe(reply, [400])
