@@ -40,36 +40,37 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
         .all(after, BATCH) as Array<Record<string, unknown>>
       if (rows.length === 0) break
       after = rows[rows.length - 1]?.seq as number
-      const inserted = await db
-        .insert(pgSchema.events)
-        .values(
-          rows.map((r) => ({
-            seq: r.seq as number,
-            provider: r.provider as string,
-            eventId: r.event_id as string,
-            type: r.type as string,
-            status: r.status as 'processed',
-            attempts: r.attempts as number,
-            payload: r.payload as string | null,
-            receivedAt: date(r.received_at as number) as Date,
-            processedAt: date(r.processed_at as number | null),
-            occurredAt: date(r.occurred_at as number | null),
-            lastError: r.last_error as string | null,
-            handlers: r.handlers as string | null,
-            duplicates: r.duplicates as number,
-            lastSeenAt: date(r.last_seen_at as number | null),
-          })),
-        )
-        .onConflictDoNothing()
-        .returning({ seq: pgSchema.events.seq })
-      copied.events += inserted.length
       const seqs = rows.map((r) => r.seq as number)
       const attempts = source
         .prepare(
           `SELECT * FROM hookinbox_attempts WHERE event_seq IN (${seqs.map(() => '?').join(',')}) ORDER BY id`,
         )
         .all(...seqs) as Array<Record<string, unknown>>
-      if (attempts.length > 0 && inserted.length > 0) {
+      // A batch's events and their attempt logs in one transaction: a run stopped between the two would
+      // leave events that a second run skips as already there, and their attempt logs would never be copied.
+      const done = await db.transaction(async (tx) => {
+        const inserted = await tx
+          .insert(pgSchema.events)
+          .values(
+            rows.map((r) => ({
+              seq: r.seq as number,
+              provider: r.provider as string,
+              eventId: r.event_id as string,
+              type: r.type as string,
+              status: r.status as 'processed',
+              attempts: r.attempts as number,
+              payload: r.payload as string | null,
+              receivedAt: date(r.received_at as number) as Date,
+              processedAt: date(r.processed_at as number | null),
+              occurredAt: date(r.occurred_at as number | null),
+              lastError: r.last_error as string | null,
+              handlers: r.handlers as string | null,
+              duplicates: r.duplicates as number,
+              lastSeenAt: date(r.last_seen_at as number | null),
+            })),
+          )
+          .onConflictDoNothing()
+          .returning({ seq: pgSchema.events.seq })
         const fresh = new Set(inserted.map((i) => i.seq))
         const values = attempts
           .filter((a) => fresh.has(a.event_seq as number))
@@ -81,9 +82,11 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
             error: a.error as string | null,
             trigger: a.trigger as string,
           }))
-        if (values.length > 0) await db.insert(pgSchema.attempts).values(values)
-        copied.attempts += values.length
-      }
+        if (values.length > 0) await tx.insert(pgSchema.attempts).values(values)
+        return { events: inserted.length, attempts: values.length }
+      })
+      copied.events += done.events
+      copied.attempts += done.attempts
       log(`copied events up to #${after}`)
     }
     // New events must continue after the copied arrival sequence.

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
+import { openPostgres } from '../../src/db/postgres.ts'
 import { migrateToPostgres } from '../../src/tools/migrate-to-postgres.ts'
 import { adminGet } from '../support/admin-client.ts'
 import { freshSchema, type PgSchema, pgEffectHandler, postgresAvailable } from '../support/postgres.ts'
@@ -64,6 +65,38 @@ describe.skipIf(!postgresAvailable)('moving from SQLite to PostgreSQL', () => {
     } finally {
       await pg.dispose()
       await sqlite.dispose()
+    }
+  })
+  it('run again after an interruption, it copies the attempt logs of every event', async () => {
+    const sqlite = await startTestService({ handlers: { 'effect.ts': effectHandler() } })
+    const sent = Array.from({ length: 3 }, () => stripeEvent())
+    for (const e of sent) await postStripe(sqlite.url, e)
+    await sqlite.close()
+
+    const target = await freshSchema()
+    try {
+      // The first run stops after writing a batch of events, before their attempt logs (here: the insert
+      // of attempts fails, as a dropped connection or a killed process would stop it there).
+      const prepared = await openPostgres({ url: target.url, poolSize: 1 })
+      await prepared.pool.query(`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'interrupted'; END $$`)
+      await prepared.pool.query(
+        'CREATE TRIGGER interrupt BEFORE INSERT ON hookinbox_attempts FOR EACH ROW EXECUTE FUNCTION refuse()',
+      )
+      await expect(migrateToPostgres(sqlite.dbPath, target.url, () => {})).rejects.toThrow()
+      await prepared.pool.query('DROP TRIGGER interrupt ON hookinbox_attempts')
+      await prepared.close()
+
+      await migrateToPostgres(sqlite.dbPath, target.url, () => {})
+      const logged = await target.query<{ event_id: string; n: string }>(
+        'SELECT e.event_id, count(a.id) AS n FROM hookinbox_events e LEFT JOIN hookinbox_attempts a ON a.event_seq = e.seq GROUP BY e.event_id ORDER BY e.event_id',
+      )
+      expect(logged.map((r) => [r.event_id, Number(r.n)])).toEqual(
+        sent.map((e) => [e.id, 1]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      )
+    } finally {
+      await sqlite.dispose()
+      await target.drop()
     }
   })
 })
