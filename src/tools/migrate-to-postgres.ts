@@ -3,7 +3,8 @@
  * several instances (`npm run migrate-to-postgres -- --from ./data/hookinbox.db --to postgres://…`).
  *
  * It applies the PostgreSQL migrations, then copies events (keeping their arrival sequence), attempt logs,
- * PayPal transmissions (each bound to its body), cached PayPal certificates and rejection counts in batches. Rows already present are skipped, so it can
+ * PayPal transmissions (each bound to its body), the newest time applied per object (ctx.isStale), cached
+ * PayPal certificates and rejection counts in batches. Rows already present are skipped, so it can
  * run again after an interruption. Stop the service first: events arriving during the copy would be missed.
  * Your own tables (handlers/_schema.ts) are yours to copy; see the README.
  */
@@ -24,12 +25,20 @@ interface Counts {
   paypalCerts: number
   rejections: number
   transmissions: number
+  objectVersions: number
 }
 
 export async function migrateToPostgres(from: string, to: string, log: (line: string) => void = console.log) {
   const source = new Database(from, { readonly: true, fileMustExist: true })
   const target = await openPostgres({ url: to, poolSize: 2 })
-  const copied: Counts = { events: 0, attempts: 0, paypalCerts: 0, rejections: 0, transmissions: 0 }
+  const copied: Counts = {
+    events: 0,
+    attempts: 0,
+    paypalCerts: 0,
+    rejections: 0,
+    transmissions: 0,
+    objectVersions: 0,
+  }
   const date = (ms: number | null) => (ms === null ? null : new Date(ms))
   try {
     const { db } = target
@@ -98,12 +107,10 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
     await db.delete(pgSchema.statusCounts)
     await backfillStatusCounts(db as unknown as QueryDb, pgTables)
 
-    // A file last opened by a version before transmissions were bound has no such table: nothing to copy.
-    const hasTransmissions =
-      source
-        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hookinbox_transmissions'")
-        .get() !== undefined
-    for (let afterRow = 0; hasTransmissions; ) {
+    // A file last opened by an older version may lack a later table: nothing to copy from it.
+    const hasTable = (name: string) =>
+      source.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined
+    for (let afterRow = 0; hasTable('hookinbox_transmissions'); ) {
       const rows = source
         .prepare('SELECT rowid, * FROM hookinbox_transmissions WHERE rowid > ? ORDER BY rowid LIMIT ?')
         .all(afterRow, BATCH) as Array<Record<string, unknown>>
@@ -122,6 +129,33 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
         .onConflictDoNothing()
         .returning({ id: pgSchema.transmissions.transmissionId })
       copied.transmissions += r.length
+    }
+
+    // What ctx.isStale knows: without it, an older event for an object arriving after the move would be
+    // applied over the newer one already applied. On a second run the newer of two times is kept.
+    for (let afterRow = 0; hasTable('hookinbox_object_versions'); ) {
+      const rows = source
+        .prepare('SELECT rowid, * FROM hookinbox_object_versions WHERE rowid > ? ORDER BY rowid LIMIT ?')
+        .all(afterRow, BATCH) as Array<Record<string, unknown>>
+      if (rows.length === 0) break
+      afterRow = rows[rows.length - 1]?.rowid as number
+      const r = await db
+        .insert(pgSchema.objectVersions)
+        .values(
+          rows.map((v) => ({
+            provider: v.provider as string,
+            objectKey: v.object_key as string,
+            occurredAt: new Date(v.occurred_at as number),
+            eventId: v.event_id as string,
+          })),
+        )
+        .onConflictDoUpdate({
+          target: [pgSchema.objectVersions.provider, pgSchema.objectVersions.objectKey],
+          set: { occurredAt: sql`excluded.occurred_at`, eventId: sql`excluded.event_id` },
+          setWhere: sql`${pgSchema.objectVersions.occurredAt} < excluded.occurred_at`,
+        })
+        .returning({ key: pgSchema.objectVersions.objectKey })
+      copied.objectVersions += r.length
     }
 
     const certs = source.prepare('SELECT * FROM hookinbox_paypal_certs').all() as Array<
@@ -150,7 +184,7 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
       copied.rejections += r.length
     }
     log(
-      `done: ${copied.events} events, ${copied.attempts} attempts, ${copied.transmissions} PayPal transmissions, ${copied.paypalCerts} certificates, ${copied.rejections} rejection counts copied`,
+      `done: ${copied.events} events, ${copied.attempts} attempts, ${copied.transmissions} PayPal transmissions, ${copied.objectVersions} object versions, ${copied.paypalCerts} certificates, ${copied.rejections} rejection counts copied`,
     )
     return copied
   } finally {

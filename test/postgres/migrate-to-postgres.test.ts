@@ -67,6 +67,44 @@ describe.skipIf(!postgresAvailable)('moving from SQLite to PostgreSQL', () => {
       await sqlite.dispose()
     }
   })
+
+  it('carries over what ctx.isStale knows: an older event for an object stays stale after the move', async () => {
+    // Applies an update only if it is the newest seen for its subscription (the README's pattern).
+    const handlers = {
+      'stale.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['customer.subscription.updated'],
+  async handle(event, ctx) {
+    if (await ctx.isStale('subscription:sub_1', new Date(event.payload.created * 1000))) return
+    const applied = sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'applied')\`
+    if (ctx.dialect === 'sqlite') ctx.tx.run(applied)
+    else await ctx.tx.execute(applied)
+  },
+}
+`,
+    }
+    const sqlite = await startTestService({ handlers })
+    const t = Math.floor(Date.now() / 1000)
+    const newer = stripeEvent({ type: 'customer.subscription.updated', created: t })
+    expect((await postStripe(sqlite.url, newer)).body).toMatchObject({ status: 'processed' })
+    await sqlite.close()
+
+    const target = await freshSchema()
+    await migrateToPostgres(sqlite.dbPath, target.url, () => {})
+    const pg = await startTestService({ env: { DATABASE_URL: target.url }, handlers })
+    try {
+      // Providers do not deliver in order: an update made a minute before the one applied arrives now.
+      const older = stripeEvent({ type: 'customer.subscription.updated', created: t - 60 })
+      expect((await postStripe(pg.url, older)).status).toBe(200)
+      expect(await target.query('SELECT event_id FROM test_effects')).toEqual([])
+    } finally {
+      await pg.dispose()
+      await sqlite.dispose()
+      await target.drop()
+    }
+  })
+
   it('run again after an interruption, it copies the attempt logs of every event', async () => {
     const sqlite = await startTestService({ handlers: { 'effect.ts': effectHandler() } })
     const sent = Array.from({ length: 3 }, () => stripeEvent())
