@@ -128,7 +128,13 @@ export function createPruner(options: PruneOptions): Pruner {
       .set({ payload: null })
       .where(and(due, isNotNull(events.payload)))
       .returning({ seq: events.seq })
-    return { done: pruned.length, left: await earliest(db, and(settled, isNotNull(events.payload))) }
+    // Every row left with its payload holds the window: a settled one until it is old, and a failed or parked
+    // one for as long as it is kept, since a replay or a provider's retry may settle it after this pass (its
+    // window is then gone over at each pass, a few milliseconds per window, until the row is settled and old).
+    return {
+      done: pruned.length,
+      left: await earliest(db, and(inWindow(from, to), isNotNull(events.payload))),
+    }
   }
 
   /** Goes over the held windows whose rows may have aged since, then over new windows up to `upTo`. */

@@ -183,3 +183,49 @@ describe('retention and an event stamped with a wrong (past) clock', () => {
     expect(await svc.prune()).toEqual({ payloadsPruned: 0, eventsDeleted: 0 })
   })
 })
+
+// An operator may replay a parked event long after it arrived: from then on it is an old processed event like
+// any other, and its payload and attempt log go at the next pass.
+describe('retention and an old event replayed', () => {
+  let svc: TestService
+  let clock = Date.now()
+  const stored = (id: unknown) =>
+    svc.query<{ payload: string | null; attempts: number }>(
+      'SELECT payload, (SELECT count(*) FROM hookinbox_attempts a WHERE a.event_seq = e.seq) AS attempts FROM hookinbox_events e WHERE event_id = ?',
+      id,
+    )[0]
+
+  beforeAll(async () => {
+    failing.retentionFail = new Set()
+    svc = await startTestService({
+      now: () => new Date(clock),
+      env: { RETENTION_DAYS: '45', DEDUP_KEEP_DAYS: '400', MAX_ATTEMPTS: '1' },
+      handlers: {
+        'effect.ts': effectHandler({
+          extra: "if (globalThis.retentionFail.has(event.id)) throw new Error('x')",
+        }),
+      },
+    })
+  })
+  afterAll(() => svc.dispose())
+
+  it('a parked event replayed after RETENTION_DAYS has its payload and attempt log pruned by the next pass', async () => {
+    const parked = stripeEvent()
+    failing.retentionFail?.add(parked.id as string)
+    const sent = await postStripe(svc.url, parked, { timestamp: Math.floor(clock / 1000) })
+    expect(sent.body).toMatchObject({ status: 'parked' })
+    failing.retentionFail?.delete(parked.id as string)
+
+    // Fifty days on, the hourly pass goes over it: parked, so its payload is kept for a replay.
+    clock += 50 * DAY
+    expect(await svc.prune()).toEqual({ payloadsPruned: 0, eventsDeleted: 0 })
+    expect(stored(parked.id)?.payload).not.toBeNull()
+
+    // The handler is fixed and the event replayed: now it is an old processed event.
+    const replayed = await adminPost(svc.url, `/admin/api/events/stripe/${parked.id}/replay`)
+    expect(replayed.body).toMatchObject({ status: 'processed' })
+    clock += 3_600_000
+    expect(await svc.prune()).toEqual({ payloadsPruned: 1, eventsDeleted: 0 })
+    expect(stored(parked.id)).toEqual({ payload: null, attempts: 0 })
+  })
+})
