@@ -5,12 +5,13 @@
  * It applies the PostgreSQL migrations, then copies events (keeping their arrival sequence), attempt logs,
  * PayPal transmissions (each bound to its body), the newest time applied per object (ctx.isStale), cached
  * PayPal certificates and rejection counts in batches. Rows already present are skipped, so it can
- * run again after an interruption. Stop the service first: events arriving during the copy would be missed.
+ * run again after an interruption, or after the target took deliveries of its own (an event whose arrival
+ * number is taken there is copied under a new one). Stop the service first: events arriving during the copy would be missed.
  * Your own tables (handlers/_schema.ts) are yours to copy; see the README.
  */
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
-import { sql } from 'drizzle-orm'
+import { inArray, sql } from 'drizzle-orm'
 import * as pgSchema from '../db/pg-schema.ts'
 import { openPostgres } from '../db/postgres.ts'
 import { backfillStatusCounts } from '../db/status-counts.ts'
@@ -58,41 +59,69 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
       // A batch's events and their attempt logs in one transaction: a run stopped between the two would
       // leave events that a second run skips as already there, and their attempt logs would never be copied.
       const done = await db.transaction(async (tx) => {
-        const inserted = await tx
-          .insert(pgSchema.events)
-          .values(
-            rows.map((r) => ({
-              seq: r.seq as number,
-              provider: r.provider as string,
-              eventId: r.event_id as string,
-              type: r.type as string,
-              status: r.status as 'processed',
-              attempts: r.attempts as number,
-              payload: r.payload as string | null,
-              receivedAt: date(r.received_at as number) as Date,
-              processedAt: date(r.processed_at as number | null),
-              occurredAt: date(r.occurred_at as number | null),
-              lastError: r.last_error as string | null,
-              handlers: r.handlers as string | null,
-              duplicates: r.duplicates as number,
-              lastSeenAt: date(r.last_seen_at as number | null),
-            })),
-          )
-          .onConflictDoNothing()
-          .returning({ seq: pgSchema.events.seq })
-        const fresh = new Set(inserted.map((i) => i.seq))
-        const values = attempts
-          .filter((a) => fresh.has(a.event_seq as number))
+        const { events } = pgSchema
+        const values = rows.map((r) => ({
+          seq: r.seq as number,
+          provider: r.provider as string,
+          eventId: r.event_id as string,
+          type: r.type as string,
+          status: r.status as 'processed',
+          attempts: r.attempts as number,
+          payload: r.payload as string | null,
+          receivedAt: date(r.received_at as number) as Date,
+          processedAt: date(r.processed_at as number | null),
+          occurredAt: date(r.occurred_at as number | null),
+          lastError: r.last_error as string | null,
+          handlers: r.handlers as string | null,
+          duplicates: r.duplicates as number,
+          lastSeenAt: date(r.last_seen_at as number | null),
+        }))
+        const returned = { seq: events.seq, provider: events.provider, eventId: events.eventId }
+        const inserted = await tx.insert(events).values(values).onConflictDoNothing().returning(returned)
+        /** The copied events' sequence numbers in the target, by their number in the file. */
+        const copiedAs = new Map(inserted.map((i) => [i.seq, i.seq]))
+        // A row is skipped when its event is already there, or when its arrival number is taken by another
+        // event (the target took deliveries of its own after an earlier run): such an event is copied under a
+        // new number, after every stored one, or its retries would run its handlers again.
+        const key = (e: { provider: string; eventId: string }) => `${e.provider}\u0000${e.eventId}`
+        const skipped = values.filter((v) => !copiedAs.has(v.seq))
+        if (skipped.length > 0) {
+          const present = await tx
+            .select({ provider: events.provider, eventId: events.eventId })
+            .from(events)
+            .where(
+              inArray(
+                events.eventId,
+                skipped.map((v) => v.eventId),
+              ),
+            )
+          const there = new Set(present.map(key))
+          const lacking = skipped.filter((v) => !there.has(key(v)))
+          if (lacking.length > 0) {
+            const sequence = sql`pg_get_serial_sequence(${`${target.schema}.hookinbox_events`}, 'seq')`
+            await tx.execute(
+              sql`SELECT setval(${sequence}, greatest(nextval(${sequence}), (SELECT max(seq) FROM ${events})))`,
+            )
+            const renumbered = await tx
+              .insert(events)
+              .values(lacking.map(({ seq: _seq, ...event }) => event))
+              .returning(returned)
+            const fileSeq = new Map(lacking.map((v) => [key(v), v.seq]))
+            for (const r of renumbered) copiedAs.set(fileSeq.get(key(r)) as number, r.seq)
+          }
+        }
+        const attemptRows = attempts
+          .filter((a) => copiedAs.has(a.event_seq as number))
           .map((a) => ({
-            eventSeq: a.event_seq as number,
+            eventSeq: copiedAs.get(a.event_seq as number) as number,
             at: new Date(a.at as number),
             outcome: a.outcome as 'processed',
             durationMs: a.duration_ms as number,
             error: a.error as string | null,
             trigger: a.trigger as string,
           }))
-        if (values.length > 0) await tx.insert(pgSchema.attempts).values(values)
-        return { events: inserted.length, attempts: values.length }
+        if (attemptRows.length > 0) await tx.insert(pgSchema.attempts).values(attemptRows)
+        return { events: copiedAs.size, attempts: attemptRows.length }
       })
       copied.events += done.events
       copied.attempts += done.attempts

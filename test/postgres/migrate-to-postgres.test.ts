@@ -137,4 +137,56 @@ export default {
       await target.drop()
     }
   })
+  it('run again after events arrived on both sides, it copies the events the target lacks, whatever their sequence numbers', async () => {
+    // The first copy was made while the SQLite service still ran (the tool says such events are missed), and
+    // PostgreSQL instances have since taken deliveries of their own; the second run must bring the rest over.
+    const sqlite = await startTestService({ handlers: { 'effect.ts': effectHandler() } })
+    for (let i = 0; i < 3; i++) await postStripe(sqlite.url, stripeEvent())
+    const target = await freshSchema()
+    try {
+      await migrateToPostgres(sqlite.dbPath, target.url, () => {})
+      const missed = [stripeEvent(), stripeEvent()]
+      for (const e of missed) expect((await postStripe(sqlite.url, e)).status).toBe(200)
+      await sqlite.close()
+
+      const pg = await startTestService({
+        env: { DATABASE_URL: target.url },
+        handlers: { 'effect.ts': pgEffectHandler() },
+      })
+      try {
+        for (let i = 0; i < 2; i++) await postStripe(pg.url, stripeEvent())
+      } finally {
+        await pg.close()
+      }
+
+      const second = await migrateToPostgres(sqlite.dbPath, target.url, () => {})
+      expect(second).toMatchObject({ events: 2, attempts: 2 })
+      const pg2 = await startTestService({
+        env: { DATABASE_URL: target.url },
+        handlers: { 'effect.ts': pgEffectHandler() },
+      })
+      try {
+        // A late copy of an event the SQLite service processed is a duplicate: its handler does not run again.
+        for (const e of missed) {
+          expect((await postStripe(pg2.url, e)).body).toMatchObject({ duplicate: true })
+          const detail = await adminGet<{ attemptLog: unknown[] }>(
+            pg2.url,
+            `/admin/api/events/stripe/${e.id}`,
+          )
+          expect(detail.body.attemptLog).toHaveLength(1)
+        }
+        const rerun = await target.query('SELECT event_id FROM test_effects WHERE event_id = ANY($1)', [
+          missed.map((e) => e.id),
+        ])
+        expect(rerun).toEqual([])
+        // New deliveries are still numbered after every stored event.
+        expect((await postStripe(pg2.url, stripeEvent())).body).toMatchObject({ status: 'processed' })
+      } finally {
+        await pg2.dispose()
+      }
+    } finally {
+      await sqlite.dispose()
+      await target.drop()
+    }
+  })
 })
