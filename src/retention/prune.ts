@@ -56,6 +56,8 @@ export function createPruner(options: PruneOptions): Pruner {
   // Everything at or below `through` was handled by an earlier pass of this process, except held windows.
   const deleting: Sweep = { through: 0, held: [] }
   const pruning: Sweep = { through: 0, held: [] }
+  /** Failed and parked events that the payload pass went over with their payload (see pruneWindow). */
+  const watched = new Set<number>()
 
   /** The newest arrival sequence received before `cutoff` (an index seek on received_at). */
   const boundary = async (cutoff: Date): Promise<number> => {
@@ -128,13 +130,38 @@ export function createPruner(options: PruneOptions): Pruner {
       .set({ payload: null })
       .where(and(due, isNotNull(events.payload)))
       .returning({ seq: events.seq })
-    // Every row left with its payload holds the window: a settled one until it is old, and a failed or parked
-    // one for as long as it is kept, since a replay or a provider's retry may settle it after this pass (its
-    // window is then gone over at each pass, a few milliseconds per window, until the row is settled and old).
-    return {
-      done: pruned.length,
-      left: await earliest(db, and(inWindow(from, to), isNotNull(events.payload))),
-    }
+    // A failed or parked event keeps its payload, but a replay or a provider's retry may settle it after this
+    // pass went by: it is watched from now on (see recheck).
+    const unsettled = await db
+      .select({ seq: events.seq })
+      .from(events)
+      .where(and(inWindow(from, to), inArray(events.status, ['failed', 'parked']), isNotNull(events.payload)))
+    for (const row of unsettled) watched.add(row.seq)
+    return { done: pruned.length, left: await earliest(db, and(settled, isNotNull(events.payload))) }
+  }
+
+  /**
+   * Prunes the watched events that are settled and old by now, and keeps watching those that still have a
+   * payload. Looked up by their sequence numbers: unlike holding their windows, this costs nothing per
+   * window left behind, however many windows hold a parked event.
+   */
+  const recheck = async (db: QueryDb, seqs: number[], cutoff: Date) => {
+    const rows = await db
+      .select({ seq: events.seq, status: events.status, at: events.receivedAt })
+      .from(events)
+      .where(and(inArray(events.seq, seqs), isNotNull(events.payload)))
+    const settled = (status: string) => status === 'processed' || status === 'ignored'
+    const due = rows.filter((row) => settled(row.status) && row.at < cutoff).map((row) => row.seq)
+    const pruning = new Set(due)
+    const kept = rows.filter((row) => !pruning.has(row.seq)).map((row) => row.seq)
+    if (due.length === 0) return { done: 0, kept }
+    await db.delete(attempts).where(inArray(attempts.eventSeq, due))
+    const pruned = await db
+      .update(events)
+      .set({ payload: null })
+      .where(and(inArray(events.seq, due), inArray(events.status, ['processed', 'ignored'])))
+      .returning({ seq: events.seq })
+    return { done: pruned.length, kept }
   }
 
   /** Goes over the held windows whose rows may have aged since, then over new windows up to `upTo`. */
@@ -178,6 +205,14 @@ export function createPruner(options: PruneOptions): Pruner {
     }
     const pruneBefore = new Date(now.getTime() - options.retentionDays * DAY_MS)
     result.payloadsPruned = await sweep(pruning, pruneBefore, await boundary(pruneBefore), pruneWindow)
+    const seqs = [...watched]
+    for (let i = 0; i < seqs.length; i += WINDOW) {
+      const chunk = seqs.slice(i, i + WINDOW)
+      const r = await options.maintain((db) => recheck(db, chunk, pruneBefore))
+      result.payloadsPruned += r.done
+      const kept = new Set(r.kept)
+      for (const seq of chunk) if (!kept.has(seq)) watched.delete(seq)
+    }
 
     // Out-of-order bookkeeping lives as long as event ids do: an older event could not arrive after that.
     await options.maintain((db) =>
