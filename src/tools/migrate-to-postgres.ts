@@ -136,15 +136,30 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
     await db.delete(pgSchema.statusCounts)
     await backfillStatusCounts(db as unknown as QueryDb, pgTables)
 
-    // A file last opened by an older version may lack a later table: nothing to copy from it.
-    const hasTable = (name: string) =>
-      source.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined
-    for (let afterRow = 0; hasTable('hookinbox_transmissions'); ) {
-      const rows = source
-        .prepare('SELECT rowid, * FROM hookinbox_transmissions WHERE rowid > ? ORDER BY rowid LIMIT ?')
-        .all(afterRow, BATCH) as Array<Record<string, unknown>>
-      if (rows.length === 0) break
-      afterRow = rows[rows.length - 1]?.rowid as number
+    /**
+     * Reads `table` in batches by rowid and hands each batch to `copy`, which answers how many rows it
+     * copied. A file last opened by an older version may lack a later table: nothing to copy from it then.
+     */
+    const copyBatches = async (
+      table: string,
+      copy: (rows: Array<Record<string, unknown>>) => Promise<number>,
+    ): Promise<number> => {
+      const exists = source
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+        .get(table)
+      let total = 0
+      for (let afterRow = 0; exists !== undefined; ) {
+        const rows = source
+          .prepare(`SELECT rowid, * FROM ${table} WHERE rowid > ? ORDER BY rowid LIMIT ?`)
+          .all(afterRow, BATCH) as Array<Record<string, unknown>>
+        if (rows.length === 0) break
+        afterRow = rows[rows.length - 1]?.rowid as number
+        total += await copy(rows)
+      }
+      return total
+    }
+
+    copied.transmissions = await copyBatches('hookinbox_transmissions', async (rows) => {
       const r = await db
         .insert(pgSchema.transmissions)
         .values(
@@ -157,17 +172,12 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
         )
         .onConflictDoNothing()
         .returning({ id: pgSchema.transmissions.transmissionId })
-      copied.transmissions += r.length
-    }
+      return r.length
+    })
 
     // What ctx.isStale knows: without it, an older event for an object arriving after the move would be
     // applied over the newer one already applied. On a second run the newer of two times is kept.
-    for (let afterRow = 0; hasTable('hookinbox_object_versions'); ) {
-      const rows = source
-        .prepare('SELECT rowid, * FROM hookinbox_object_versions WHERE rowid > ? ORDER BY rowid LIMIT ?')
-        .all(afterRow, BATCH) as Array<Record<string, unknown>>
-      if (rows.length === 0) break
-      afterRow = rows[rows.length - 1]?.rowid as number
+    copied.objectVersions = await copyBatches('hookinbox_object_versions', async (rows) => {
       const r = await db
         .insert(pgSchema.objectVersions)
         .values(
@@ -184,8 +194,8 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
           setWhere: sql`${pgSchema.objectVersions.occurredAt} < excluded.occurred_at`,
         })
         .returning({ key: pgSchema.objectVersions.objectKey })
-      copied.objectVersions += r.length
-    }
+      return r.length
+    })
 
     const certs = source.prepare('SELECT * FROM hookinbox_paypal_certs').all() as Array<
       Record<string, unknown>

@@ -8,6 +8,23 @@ import { effectHandler, startTestService, type TestService } from '../support/te
 const DAY = 86_400_000
 const failing = globalThis as { retentionFail?: Set<string> }
 
+/**
+ * A service on the clock `now()` gives, keeping payloads 45 days and ids 400, whose effect handler fails (once,
+ * so the event parks) for the ids in `failing.retentionFail`.
+ */
+function startRetentionService(now: () => number): Promise<TestService> {
+  failing.retentionFail = new Set()
+  return startTestService({
+    now: () => new Date(now()),
+    env: { RETENTION_DAYS: '45', DEDUP_KEEP_DAYS: '400', MAX_ATTEMPTS: '1' },
+    handlers: {
+      'effect.ts': effectHandler({
+        extra: "if (globalThis.retentionFail.has(event.id)) throw new Error('x')",
+      }),
+    },
+  })
+}
+
 describe('retention', () => {
   let svc: TestService
   let clock = Date.now() - 500 * DAY
@@ -16,16 +33,7 @@ describe('retention', () => {
     svc.query<{ n: number }>('SELECT count(*) AS n FROM test_effects WHERE event_id = ?', id)[0]?.n
 
   beforeAll(async () => {
-    failing.retentionFail = new Set()
-    svc = await startTestService({
-      now: () => new Date(clock),
-      env: { RETENTION_DAYS: '45', DEDUP_KEEP_DAYS: '400', MAX_ATTEMPTS: '1' },
-      handlers: {
-        'effect.ts': effectHandler({
-          extra: "if (globalThis.retentionFail.has(event.id)) throw new Error('x')",
-        }),
-      },
-    })
+    svc = await startRetentionService(() => clock)
   })
   afterAll(() => svc.dispose())
 
@@ -196,16 +204,7 @@ describe('retention and an old event replayed', () => {
     )[0]
 
   beforeAll(async () => {
-    failing.retentionFail = new Set()
-    svc = await startTestService({
-      now: () => new Date(clock),
-      env: { RETENTION_DAYS: '45', DEDUP_KEEP_DAYS: '400', MAX_ATTEMPTS: '1' },
-      handlers: {
-        'effect.ts': effectHandler({
-          extra: "if (globalThis.retentionFail.has(event.id)) throw new Error('x')",
-        }),
-      },
-    })
+    svc = await startRetentionService(() => clock)
   })
   afterAll(() => svc.dispose())
 
