@@ -43,6 +43,12 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
     string,
     { provider: string; reason: string; minute: number; count: number }
   >()
+  /**
+   * Duplicate sightings (a count and the last time, per event), written together every 200 ms instead of an
+   * UPDATE and a commit per duplicate: a burst of retries is mostly duplicates. Best effort, like the
+   * rejection counts: a crash may lose the last few.
+   */
+  const sightings = new Map<string, { provider: string; eventId: string; count: number; at: Date }>()
   let flushTimer: NodeJS.Timeout | undefined
   let closed = false
   /** Deliveries being processed by this instance: a copy arriving meanwhile shares the outcome (inbox.ts). */
@@ -127,7 +133,8 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
     }
   }
 
-  async function flushRejections() {
+  /** Writes the rejection counts and duplicate sightings gathered since the last flush. */
+  async function flushNotes() {
     flushTimer = undefined
     const counts = [...rejectionCounts.values()]
     rejectionCounts.clear()
@@ -141,6 +148,40 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
         })
         .catch((err: unknown) => log.warn({ err }, 'could not record rejected deliveries'))
     }
+    const seen = [...sightings.values()]
+    sightings.clear()
+    // One autocommit UPDATE per event, each locking its one row: never several rows in one statement, which
+    // could deadlock with another instance's flush or a retention pass.
+    for (const t of seen) {
+      await touchEvent
+        .run(pool, { provider: t.provider, eventId: t.eventId, count: t.count, at: t.at.toISOString() })
+        .catch((err: unknown) => log.warn({ err }, 'could not record duplicate sightings'))
+    }
+  }
+
+  function scheduleFlush() {
+    if (flushTimer || closed) return
+    flushTimer = setTimeout(() => void flushNotes(), 200)
+    flushTimer.unref()
+  }
+
+  /** Counts a duplicate delivery on its event's row (see `sightings`). */
+  function noteSighting(provider: string, eventId: string, at: Date) {
+    const key = eventKey(provider, eventId)
+    const t = sightings.get(key)
+    if (t) {
+      t.count++
+      if (at > t.at) t.at = at
+    } else {
+      sightings.set(key, { provider, eventId, count: 1, at })
+      // Bounded: a storm of retries of many distinct events is written at once rather than held.
+      if (sightings.size >= 10_000 && !closed) {
+        if (flushTimer) clearTimeout(flushTimer)
+        void flushNotes()
+        return
+      }
+    }
+    scheduleFlush()
   }
 
   return {
@@ -155,9 +196,8 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
       } catch (err) {
         throw storageError(err)
       }
-      // A statistic only: not awaited, and a failure does not affect the answer.
-      const sighted = () =>
-        void touchEvent.run(pool, { ...key, at: receivedAt.toISOString() }).catch(() => {})
+      // A statistic only: it does not affect the answer.
+      const sighted = () => noteSighting(event.provider, event.id, receivedAt)
       if (known && SETTLED_STATUSES.has(known.status)) {
         sighted()
         return duplicateOutcome(event, known)
@@ -180,10 +220,7 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
       const r = rejectionCounts.get(key)
       if (r) r.count++
       else if (rejectionCounts.size < 1000) rejectionCounts.set(key, { provider, reason, minute, count: 1 })
-      if (!flushTimer && !closed) {
-        flushTimer = setTimeout(() => void flushRejections(), 200)
-        flushTimer.unref()
-      }
+      scheduleFlush()
     },
 
     writeLater(write) {
@@ -200,7 +237,7 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
       closed = true
       if (flushTimer) clearTimeout(flushTimer)
       while (inFlight.size > 0) await Promise.allSettled([...inFlight])
-      await flushRejections()
+      await flushNotes()
     },
   }
 }

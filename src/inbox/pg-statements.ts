@@ -50,11 +50,11 @@ export const findEventForUpdate = compilePgQuery<Key>(
     .for('update'),
 )
 
-/** One duplicate sighting. */
-export const touchEvent = compilePgQuery<Key & { at: string }>(
+/** Counts `count` duplicate sightings of an event, the last at `at`. */
+export const touchEvent = compilePgQuery<Key & { count: number; at: string }>(
   b
     .update(events)
-    .set({ duplicates: sql`${events.duplicates} + 1`, lastSeenAt: ps('at') })
+    .set({ duplicates: sql`${events.duplicates} + ${p('count')}`, lastSeenAt: ps('at') })
     .where(byKey),
 )
 

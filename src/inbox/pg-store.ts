@@ -147,7 +147,7 @@ export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise
     },
     find,
     async touch(provider, eventId, at) {
-      await touchEvent.run(client, { provider, eventId, at: at.toISOString() })
+      await touchEvent.run(client, { provider, eventId, count: 1, at: at.toISOString() })
     },
     async saveOutcome({ provider, seq, values: v, previous, attempt: a }) {
       // The claim wrote the row (it is the lock), so there is always one to update.

@@ -146,6 +146,27 @@ export default {
     expect(await row(event.id as string)).toMatchObject({ status: 'processed', attempts: 1 })
   })
 
+  it('counts every duplicate delivery on the event (written together, shortly after)', async () => {
+    const event = stripeEvent()
+    await postStripe(svc.url, event)
+    const sent = new Date()
+    const answers = await Promise.all(Array.from({ length: 30 }, () => postStripe(svc.url, event)))
+    expect(answers.every((a) => (a.body as { duplicate?: boolean }).duplicate === true)).toBe(true)
+    const seen = async () =>
+      (
+        await schema.query<{ duplicates: number; last_seen_at: Date | null }>(
+          'SELECT duplicates, last_seen_at FROM hookinbox_events WHERE event_id = $1',
+          [event.id],
+        )
+      )[0]
+    for (let waited = 0; (await seen())?.duplicates !== 30 && waited < 5000; waited += 50) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const row = await seen()
+    expect(row?.duplicates).toBe(30)
+    expect(row?.last_seen_at?.getTime()).toBeGreaterThanOrEqual(sent.getTime() - 1000)
+  })
+
   it('50 concurrent deliveries of one new event: all 200, exactly one effect', async () => {
     const event = stripeEvent()
     const results = await Promise.all(Array.from({ length: 50 }, () => postStripe(svc.url, event)))
