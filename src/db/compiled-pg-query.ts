@@ -8,7 +8,10 @@
  * for a connection pooler in front of the database.
  *
  * Values are passed as the driver takes them: timestamps as ISO strings (as Drizzle encodes them). Rows come
- * back as arrays of the driver's values, in the order of the selected columns (a bigint is a string).
+ * back as arrays of the text PostgreSQL sent (or null), in the order of the selected columns: a bigint, an
+ * integer and a timestamp are all strings, for the caller to convert. Not through node-postgres's type
+ * parsers, which are process-wide: a handler's module (or a library it uses) may change them with
+ * pg.types.setTypeParser, and Drizzle's own queries do not depend on them either.
  */
 import { type SQL, type SQLWrapper, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
@@ -22,8 +25,8 @@ interface Queryable {
 }
 
 export interface CompiledPgQuery<Values extends Record<string, unknown>> {
-  /** Runs the query on `client` (a connection, in the caller's transaction, or the pool); rows as arrays. */
-  run(client: Queryable, values: Values): Promise<unknown[][]>
+  /** Runs the query on `client` (a connection, in the caller's transaction, or the pool); rows as arrays of text. */
+  run(client: Queryable, values: Values): Promise<(string | null)[][]>
   readonly text: string
 }
 
@@ -31,6 +34,9 @@ export interface CompiledPgQuery<Values extends Record<string, unknown>> {
 export const pgBuilder = drizzle.mock()
 
 const dialect = new PgDialect()
+
+/** Every column as its text (see above), whatever parsers the process has set. */
+const asText = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig
 
 export function compilePgQuery<Values extends Record<string, unknown>>(
   query: (SQLWrapper & { toSQL(): { sql: string; params: unknown[] } }) | SQL,
@@ -40,8 +46,8 @@ export function compilePgQuery<Values extends Record<string, unknown>>(
   return {
     text,
     async run(client, values) {
-      const result = await client.query({ text, values: bind(values), rowMode: 'array' })
-      return result.rows
+      const result = await client.query({ text, values: bind(values), rowMode: 'array', types: asText })
+      return result.rows as (string | null)[][]
     },
   }
 }

@@ -192,7 +192,7 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
       let known: { status: Outcome['status']; attempts: number } | undefined
       try {
         const [row] = await lookUpStatus.run(pool, key)
-        if (row) known = { status: row[0] as Outcome['status'], attempts: row[1] as number }
+        if (row) known = { status: row[0] as Outcome['status'], attempts: Number(row[1]) }
       } catch (err) {
         throw storageError(err)
       }

@@ -88,13 +88,14 @@ export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise
     const [row] = await findEventForUpdate.run(client, { provider, eventId })
     if (!row) return undefined
     const [seq, status, attemptCount, type, payload, receivedAt] = row
+    // As text (compiled-pg-query.ts); the timestamp is read as Drizzle reads it.
     return {
       seq: Number(seq),
       status: status as EventStatus,
-      attempts: attemptCount as number,
+      attempts: Number(attemptCount),
       type: type as string,
       payload: payload as string | null,
-      receivedAt: receivedAt as Date,
+      receivedAt: new Date(receivedAt as string),
     }
   }
 
