@@ -161,7 +161,8 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
 
   function scheduleFlush() {
     if (flushTimer || closed) return
-    flushTimer = setTimeout(() => void flushNotes(), 200)
+    // Tracked, so that close() waits for a flush under way before the pool ends.
+    flushTimer = setTimeout(() => void track(flushNotes()), 200)
     flushTimer.unref()
   }
 
@@ -177,7 +178,7 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
       // Bounded: a storm of retries of many distinct events is written at once rather than held.
       if (sightings.size >= 10_000 && !closed) {
         if (flushTimer) clearTimeout(flushTimer)
-        void flushNotes()
+        void track(flushNotes())
         return
       }
     }

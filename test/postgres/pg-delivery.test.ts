@@ -41,7 +41,9 @@ describe.skipIf(!postgresAvailable)('on PostgreSQL', () => {
       handlers: {
         'a-effect.ts': pgEffectHandler({
           events: "['checkout.session.completed', 'test.fail', 'test.permanent']",
-          extra: "if (globalThis.pgFail.has(event.id)) throw new Error('handler says no')",
+          // The failure takes 100 ms, so that a burst of copies surely arrives while it is under way.
+          extra:
+            "if (globalThis.pgFail.has(event.id)) { await new Promise((r) => setTimeout(r, 100)); throw new Error('handler says no') }",
         }),
         'c-stale.ts': `export default {
   provider: 'stripe',
@@ -165,6 +167,21 @@ export default {
     const row = await seen()
     expect(row?.duplicates).toBe(30)
     expect(row?.last_seen_at?.getTime()).toBeGreaterThanOrEqual(sent.getTime() - 1000)
+  })
+
+  it('a stop writes the duplicate sightings not written yet, after any write of them under way', async () => {
+    const events = Array.from({ length: 300 }, () => stripeEvent({ type: 'test.sightings' }))
+    for (let i = 0; i < events.length; i += 50) {
+      await Promise.all(events.slice(i, i + 50).map((e) => postStripe(svc.url, e)))
+    }
+    // Duplicates, then a stop at once: whatever the 200 ms flush has not written yet is written by the stop.
+    const copies = await Promise.all(events.map((e) => postStripe(svc.url, e)))
+    expect(copies.every((c) => (c.body as { duplicate?: boolean }).duplicate === true)).toBe(true)
+    svc = await svc.restart()
+    const [sum] = await schema.query<{ n: string }>(
+      "SELECT sum(duplicates)::text AS n FROM hookinbox_events WHERE type = 'test.sightings'",
+    )
+    expect(sum?.n).toBe('300')
   })
 
   it('50 concurrent deliveries of one new event: all 200, exactly one effect', async () => {
