@@ -65,9 +65,21 @@ export function controlsTransaction(sql: string): boolean {
   })
 }
 
+/** A handler gave `ctx.tx.transaction()` an async callback: better-sqlite3 cannot hold a savepoint across it. */
+export class AsyncTransactionCallbackError extends Error {
+  constructor() {
+    super(
+      'ctx.tx.transaction() needs a synchronous callback on SQLite (this one returned a promise): run its queries with .run(), .all() or .get() instead of await, or write them without the group',
+    )
+    this.name = 'AsyncTransactionCallbackError'
+  }
+}
+
 export interface RevocableClient {
   client: Database.Database
   revoke(): void
+  /** Throws if a handler gave `transaction()` an async callback, even when the handler caught the error. */
+  check(): void
 }
 
 const TRANSACTION_VARIANTS = ['default', 'deferred', 'immediate', 'exclusive'] as const
@@ -79,6 +91,7 @@ const isStatement = (v: unknown): v is Database.Statement =>
 
 export function revocableClient(db: Database.Database): RevocableClient {
   let live = true
+  let asyncCallback = false
   const check = () => {
     if (!live) throw new RevokedTransactionError()
     requireTransaction(db)
@@ -97,6 +110,8 @@ export function revocableClient(db: Database.Database): RevocableClient {
             controlsTransaction(args[0])
           )
             throw new TransactionControlError()
+          if (prop === 'transaction' && typeof args[0] === 'function')
+            args[0] = synchronousOnly(args[0] as (...a: unknown[]) => unknown)
           const result = (value as (...a: unknown[]) => unknown).apply(t, args)
           return result === t ? proxy : wrapResult(result, t)
         }
@@ -104,6 +119,25 @@ export function revocableClient(db: Database.Database): RevocableClient {
     })
     return proxy
   }
+
+  /**
+   * better-sqlite3 ends the savepoint as soon as a transaction callback returns, and refuses a promise with a
+   * bare TypeError. An async callback goes on running after that: its later statements fail (once the handler
+   * is over) and reject a promise nobody holds, an unhandled rejection that would stop the whole process. So
+   * its rejection is absorbed here, and the handler fails with a message that says what to do.
+   */
+  const synchronousOnly = (callback: (...a: unknown[]) => unknown) =>
+    function (this: unknown, ...a: unknown[]) {
+      const result = callback.apply(this, a)
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        // Only a real promise is listened to: calling then() on another thenable would run it (a Drizzle
+        // query returned unawaited, `(tx) => tx.insert(…)`, would execute outside the group).
+        if (result instanceof Promise) result.catch(() => {})
+        asyncCallback = true
+        throw new AsyncTransactionCallbackError()
+      }
+      return result
+    }
 
   const wrap = (result: unknown): unknown => {
     if (isStatement(result)) return guard(result, (r) => r)
@@ -131,6 +165,9 @@ export function revocableClient(db: Database.Database): RevocableClient {
     client: guard(db, wrap),
     revoke() {
       live = false
+    },
+    check() {
+      if (asyncCallback) throw new AsyncTransactionCallbackError()
     },
   }
 }

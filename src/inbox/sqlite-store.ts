@@ -278,7 +278,7 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
     },
     handlerTx() {
       const gate = revocableClient(writer)
-      return { tx: drizzle(gate.client), revoke: gate.revoke }
+      return { tx: drizzle(gate.client), revoke: gate.revoke, check: async () => gate.check() }
     },
   }
 }

@@ -3,11 +3,18 @@
  * a savepoint, so a failure inside it undoes only that group, and the rest of the handler's writes stay.
  */
 import { sql } from 'drizzle-orm'
+import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Handler } from '../../src/handlers.ts'
 import type { VerifiedEvent } from '../../src/providers/provider.ts'
 import { openTestInbox } from '../support/sqlite-inbox.ts'
 import { EFFECTS_TABLE_SQL } from '../support/test-service.ts'
+
+const testEffects = sqliteTable('test_effects', {
+  id: integer('id').primaryKey(),
+  eventId: text('event_id').notNull(),
+  handler: text('handler').notNull(),
+})
 
 const event = (id: string): VerifiedEvent => ({ provider: 'stripe', id, type: 'test.event', payload: { id } })
 
@@ -71,6 +78,60 @@ describe('a nested transaction in a handler', () => {
     expect(db.reader.prepare("SELECT count(*) AS n FROM test_effects WHERE event_id = 'n2'").get()).toEqual({
       n: 2,
     })
+  })
+
+  it('refuses an async callback with a message that says so, and the process survives what it goes on doing', async () => {
+    // Drizzle's own examples write `transaction(async (tx) => { await … })`; on SQLite better-sqlite3 ends the
+    // savepoint as soon as the callback returns its promise, and the callback's later statements used to
+    // reject with nobody listening: an unhandled rejection, which stops the whole service.
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    cleanups.push(() => {
+      process.off('unhandledRejection', onUnhandled)
+    })
+    const caught: string[] = []
+    const handler: Handler = {
+      provider: 'stripe',
+      events: '*',
+      async handle(e, ctx) {
+        const effect = (name: string) =>
+          sql`INSERT INTO test_effects (event_id, handler) VALUES (${e.id}, ${name})`
+        const group = async (tx: typeof ctx.tx) => {
+          await tx.run(effect('first'))
+          await new Promise((r) => setTimeout(r, 20))
+          await tx.run(effect('second'))
+        }
+        if (e.id === 'a3') {
+          // A query returned instead of run is a thenable too: refused the same way.
+          ctx.tx.transaction((tx) => tx.insert(testEffects).values({ eventId: e.id, handler: 'returned' }))
+          return
+        }
+        if (e.id === 'a2') {
+          // Caught and ignored: the event fails all the same.
+          try {
+            await ctx.tx.transaction(group)
+          } catch (err) {
+            caught.push((err as Error).message)
+          }
+          return
+        }
+        await ctx.tx.transaction(group)
+      },
+    }
+    const { db, inbox, dispose } = openTestInbox({ handlers: [handler] })
+    cleanups.push(dispose)
+    db.writer.exec(EFFECTS_TABLE_SQL)
+
+    for (const id of ['a1', 'a2', 'a3']) {
+      const outcome = await inbox.receive(event(id), new Date())
+      expect(outcome).toMatchObject({ status: 'failed' })
+      expect(outcome.error).toMatch(/ctx\.tx\.transaction\(\) needs a synchronous callback on SQLite/)
+    }
+    expect(caught).toHaveLength(1)
+    await new Promise((r) => setTimeout(r, 100))
+    expect(unhandled).toEqual([])
+    expect(db.reader.prepare('SELECT count(*) AS n FROM test_effects').get()).toEqual({ n: 0 })
   })
 })
 
