@@ -47,6 +47,7 @@ function revocablePgClient(client: pg.PoolClient): {
           if (typeof text === 'string' && controlsTransaction(text)) {
             return Promise.reject(new TransactionControlError())
           }
+          const failedBefore = failed
           const result = (value as (...a: unknown[]) => unknown).apply(target, args)
           if (result instanceof Promise) {
             running++
@@ -55,6 +56,9 @@ function revocablePgClient(client: pg.PoolClient): {
               done()
               noteFailure()
             })
+            // PostgreSQL's own 25P02 says only that the transaction is aborted; after a statement of this
+            // handler failed (caught, as "insert, and if the key exists it is already booked"), say why.
+            if (failedBefore) return result.catch((err: unknown) => Promise.reject(explainAborted(err)))
           }
           return result
         }
@@ -74,6 +78,18 @@ function revocablePgClient(client: pg.PoolClient): {
 
 /** 25P02: the transaction was aborted by an earlier failed statement. */
 const IN_FAILED_TRANSACTION = '25P02'
+
+const ABORTED_ADVICE =
+  'which aborts the PostgreSQL transaction even when the handler catches the error; write it so that it cannot fail (e.g. INSERT … ON CONFLICT DO NOTHING)'
+
+/** PostgreSQL's "current transaction is aborted", told as what happened; other errors are left as they are. */
+function explainAborted(err: unknown): unknown {
+  if ((err as { code?: unknown } | null)?.code !== IN_FAILED_TRANSACTION) return err
+  const explained = new Error(`an earlier statement of this handler failed, ${ABORTED_ADVICE}`, {
+    cause: err,
+  })
+  return Object.assign(explained, { code: IN_FAILED_TRANSACTION })
+}
 
 /**
  * `cancelQuery` stops whatever query is running on `client`'s connection, from another connection
@@ -204,9 +220,7 @@ export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise
             await client.query('SELECT 1')
           } catch (err) {
             if ((err as { code?: string }).code !== IN_FAILED_TRANSACTION) throw err
-            throw new Error(
-              'a statement of this handler failed, which aborts the PostgreSQL transaction even when the handler catches the error; write it so that it cannot fail (e.g. INSERT … ON CONFLICT DO NOTHING)',
-            )
+            throw new Error(`a statement of this handler failed, ${ABORTED_ADVICE}`)
           }
         },
       }

@@ -111,6 +111,20 @@ export default {
   },
 }
 `,
+        'i-catches-then-writes.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.catches-then-writes'],
+  async handle(event, ctx) {
+    try {
+      await ctx.tx.execute(sql\`INSERT INTO ledger (k) VALUES ('already-booked')\`)
+    } catch {
+      // "already booked": go on with the rest of the work
+    }
+    await ctx.tx.execute(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'after-catch')\`)
+  },
+}
+`,
         'd-catches.ts': `import { sql } from 'drizzle-orm'
 export default {
   provider: 'stripe',
@@ -229,6 +243,18 @@ export default {
     expect((await postStripe(svc.url, event)).status).toBe(200)
     expect(await row(event.id as string)).toMatchObject({ status: 'parked', attempts: 2 })
     expect(svc.logs.filter((line) => line.includes(marker))).toEqual([])
+  })
+
+  it('a handler that catches its failed statement and writes on is told why its next statement failed', async () => {
+    const event = stripeEvent({ type: 'test.catches-then-writes' })
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    const stored = await row(event.id as string)
+    expect(stored).toMatchObject({ status: 'failed', attempts: 1 })
+    // Not only PostgreSQL's "current transaction is aborted": what caused it, and what to write instead.
+    expect(stored?.last_error).toContain('Failed query: INSERT INTO test_effects')
+    expect(stored?.last_error).toContain('an earlier statement of this handler failed')
+    expect(stored?.last_error).toContain('ON CONFLICT DO NOTHING')
+    expect(await effects(event.id as string)).toBe(0)
   })
 
   it('a handler that recovers through a savepoint of its own is processed; one that did not wait for its failing statement fails', async () => {
