@@ -47,17 +47,26 @@ export class HandlerFailure extends Error {
     this.name = 'HandlerFailure'
   }
 
-  /** PermanentError is recognised by name, so a handler bundling its own copy of this module still parks. */
+  /**
+   * PermanentError is recognised by name, so a handler bundling its own copy of this module still parks; and
+   * so is a subclass that names itself (`class CustomerGone extends PermanentError`), by its ancestors'.
+   */
   get permanent(): boolean {
-    return errorName(this.error) === 'PermanentError'
+    return isPermanent(this.error)
   }
 }
 
-const errorName = (e: unknown) => {
+function isPermanent(e: unknown): boolean {
   try {
-    return e instanceof Error ? e.name : undefined
+    if (!(e instanceof Error)) return false
+    if (e.name === 'PermanentError') return true
+    for (let p = Object.getPrototypeOf(e); p && p !== Error.prototype; p = Object.getPrototypeOf(p)) {
+      if (Object.hasOwn(p, 'constructor') && p.constructor?.name === 'PermanentError') return true
+    }
+    return false
   } catch {
-    return undefined
+    // A hostile value (a throwing getter, a revoked proxy) is an ordinary failure.
+    return false
   }
 }
 

@@ -26,6 +26,14 @@ describe('a failing handler rolls back its own writes', () => {
         }),
         'b-permanent.ts': `import { PermanentError } from '../../../../src/handlers.ts'
 ${effectHandler({ name: 'permanent', events: "['test.permanent']", extra: "throw new PermanentError('customer deleted')" })}`,
+        'b-permanent-subclass.ts': `import { PermanentError } from '../../../../src/handlers.ts'
+class CustomerGone extends PermanentError {
+  constructor(id) {
+    super(\`customer \${id} was deleted\`)
+    this.name = 'CustomerGone'
+  }
+}
+${effectHandler({ name: 'permanent-subclass', events: "['test.permanent-subclass']", extra: "throw new CustomerGone('cus_1')" })}`,
         'c-slow.ts': `import { sql } from 'drizzle-orm'
 export default {
   name: 'slow',
@@ -146,6 +154,15 @@ export default {
     expect(res.status).toBe(200)
     expect(res.body).toEqual({ received: true, duplicate: false, status: 'parked' })
     expect(row(event.id as string)).toMatchObject({ status: 'parked', attempts: 1 })
+    expect(effects(event.id as string)).toBe(0)
+  })
+
+  it('a subclass of PermanentError with a name of its own parks the event at once too', async () => {
+    const event = stripeEvent({ type: 'test.permanent-subclass' })
+    const res = await postStripe(svc.url, event)
+    expect(res.body).toEqual({ received: true, duplicate: false, status: 'parked' })
+    expect(row(event.id as string)).toMatchObject({ status: 'parked', attempts: 1 })
+    expect(row(event.id as string)?.last_error).toContain('customer cus_1 was deleted')
     expect(effects(event.id as string)).toBe(0)
   })
 
