@@ -61,7 +61,14 @@ export class AttemptScope implements HandlerScope {
 
   async #checkStale(objectKey: string, occurredAt: Date): Promise<boolean> {
     if (this.#revoked) throw new RevokedTransactionError()
-    if (typeof objectKey !== 'string' || objectKey.length === 0 || Number.isNaN(occurredAt?.getTime?.())) {
+    // instanceof, not only getTime(): Number.isNaN(undefined) is false, so a number (Stripe's `created`, in
+    // seconds) or a string passed as the time went on and failed deeper down with a message naming neither.
+    if (
+      typeof objectKey !== 'string' ||
+      objectKey.length === 0 ||
+      !(occurredAt instanceof Date) ||
+      Number.isNaN(occurredAt.getTime())
+    ) {
       throw new TypeError('ctx.isStale(objectKey, occurredAt) needs a non-empty string and a valid Date')
     }
     return this.#store.isStale(this.#provider, objectKey, occurredAt, this.#eventId)

@@ -115,4 +115,35 @@ export default {
       await svc.dispose()
     }
   })
+
+  it('refuses a time that is not a Date (Stripe’s seconds, an ISO string) with the message that says what it needs', async () => {
+    const svc = await startTestService({
+      handlers: {
+        'stale-misused.ts': `export default {
+  provider: 'stripe',
+  events: ['test.stale-number', 'test.stale-string'],
+  async handle(event, ctx) {
+    const at = event.type === 'test.stale-number' ? event.payload.created : '2024-05-01T00:00:00Z'
+    await ctx.isStale('thing-2', at)
+  },
+}
+`,
+      },
+    })
+    try {
+      for (const type of ['test.stale-number', 'test.stale-string']) {
+        const event = stripeEvent({ type })
+        expect((await postStripe(svc.url, event)).status).toBe(500)
+        const [row] = svc.query<{ last_error: string }>(
+          'SELECT last_error FROM hookinbox_events WHERE event_id = ?',
+          event.id,
+        )
+        expect(row?.last_error).toContain(
+          'ctx.isStale(objectKey, occurredAt) needs a non-empty string and a valid Date',
+        )
+      }
+    } finally {
+      await svc.dispose()
+    }
+  })
 })
