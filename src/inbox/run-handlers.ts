@@ -31,9 +31,25 @@ function describeThrown(error: unknown): string {
     if (error instanceof DrizzleError && error.cause instanceof Error) {
       return `${error.message}: ${error.cause.message}`
     }
-    return error instanceof Error ? String(error.message) : String(error)
+    if (error instanceof Error) return String(error.message)
+    if (typeof error === 'object' && error !== null) return describeObject(error)
+    return String(error)
   } catch {
     return 'the handler threw a value that cannot be shown as text'
+  }
+}
+
+/** A plain object thrown (some clients reject with one): its message, else its JSON, not "[object Object]". */
+function describeObject(error: object): string {
+  const { message } = error as { message?: unknown }
+  if (typeof message === 'string') return message
+  const text = String(error)
+  if (text !== '[object Object]') return text
+  try {
+    return JSON.stringify(error) ?? text
+  } catch {
+    // Circular, or holding a BigInt.
+    return text
   }
 }
 

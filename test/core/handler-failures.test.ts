@@ -62,6 +62,16 @@ export default {
   },
 }
 `,
+        'f-plain-objects.ts': `export default {
+  provider: 'stripe',
+  events: ['test.throws-object'],
+  async handle(event) {
+    // What some clients reject with: a plain object, not an Error.
+    if (event.payload.data.object.shape === 'with-message') throw { code: 'card_declined', message: 'Your card was declined.' }
+    throw { code: 'rate_limited', retryAfter: 3 }
+  },
+}
+`,
         'f-odd-throw.ts': `import { sql } from 'drizzle-orm'
 export default {
   provider: 'stripe',
@@ -124,6 +134,18 @@ export default {
     expect(effects(event.id as string)).toBe(0)
     expect(row(event.id as string)).toMatchObject({ status: 'parked', attempts: 3 })
     expect(row(event.id as string)?.last_error).toContain('cannot be shown as text')
+  })
+
+  it('a handler throwing a plain object records what it says, not "[object Object]"', async () => {
+    const withMessage = stripeEvent({
+      type: 'test.throws-object',
+      data: { object: { shape: 'with-message' } },
+    })
+    expect((await postStripe(svc.url, withMessage)).status).toBe(500)
+    expect(row(withMessage.id as string)?.last_error).toBe('f-plain-objects: Your card was declined.')
+    const bare = stripeEvent({ type: 'test.throws-object', data: { object: { shape: 'bare' } } })
+    expect((await postStripe(svc.url, bare)).status).toBe(500)
+    expect(row(bare.id as string)?.last_error).toBe('f-plain-objects: {"code":"rate_limited","retryAfter":3}')
   })
 
   it('retries run the handlers again until MAX_ATTEMPTS, then the event is parked and acknowledged', async () => {
