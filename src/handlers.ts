@@ -109,20 +109,25 @@ type Spec<P, E, Payload> = {
   handle(event: HandlerEvent<Payload>, ctx: HandlerContext): Promise<void> | void
 }
 type Picked<E, Known extends string> = E extends readonly (infer T extends Known)[] ? T : Known
+/** The event names each provider knows; any string for `'*'`. */
+type KnownEvents = { stripe: StripeEventType; paypal: PaypalEventType; adyen: AdyenEventCode; '*': string }
+type PayloadOf<P, T> = P extends 'stripe'
+  ? StripeEventOf<T & StripeEventType>
+  : P extends 'paypal'
+    ? PaypalEnvelope<T & PaypalEventType>
+    : P extends 'adyen'
+      ? AdyenNotificationItem<T & AdyenEventCode>
+      : unknown
 
-export function defineHandler<const E extends Events<StripeEventType>>(
-  handler: Spec<'stripe', E, StripeEventOf<Picked<E, StripeEventType>>>,
-): Handler
-export function defineHandler<const E extends Events<PaypalEventType>>(
-  handler: Spec<'paypal', E, PaypalEnvelope<Picked<E, PaypalEventType>>>,
-): Handler
-export function defineHandler<const E extends Events<AdyenEventCode>>(
-  handler: Spec<'adyen', E, AdyenNotificationItem<Picked<E, AdyenEventCode>>>,
-): Handler
-export function defineHandler(handler: Spec<'*', readonly string[] | '*', unknown>): Handler
-/** Only adds types: a plain object with the same shape works too. */
-export function defineHandler(handler: Handler<never>): Handler {
-  return handler as Handler
+/**
+ * Only adds types: a plain object with the same shape works too. One signature, not one overload per
+ * provider: with overloads, a misspelt event name was reported against the last one, as "'stripe' is not
+ * assignable to '*'" on the provider line; now it is reported on `events`, with the names that are valid.
+ */
+export function defineHandler<P extends ProviderName | '*', const E extends Events<KnownEvents[P]>>(
+  handler: Spec<P, E, PayloadOf<P, Picked<E, KnownEvents[P]>>>,
+): Handler {
+  return handler as unknown as Handler
 }
 
 /**

@@ -68,23 +68,31 @@ describe('typed handlers', () => {
     })
   })
 
-  it('rejects misspelt event names at compile time', () => {
+  it('rejects misspelt event names at compile time, on the events line, suggesting the name meant', () => {
+    // The errors below land on `events` (with "Did you mean 'invoice.paid'?"), not on `provider`: each
+    // expected error is marked right above the line it is expected on.
     defineHandler({
-      // @ts-expect-error: the events list is not a Stripe event type, so no overload matches
       provider: 'stripe',
+      // @ts-expect-error: not a Stripe event type
       events: ['invoice.payed'],
       handle() {},
     })
     defineHandler({
-      // @ts-expect-error: the events list is not an Adyen event code, so no overload matches
       provider: 'adyen',
+      // @ts-expect-error: not an Adyen event code
       events: ['AUTHORIZATION'],
       handle() {},
     })
     defineHandler({
-      // @ts-expect-error: the events list is not a PayPal event type, so no overload matches
       provider: 'paypal',
+      // @ts-expect-error: not a PayPal event type
       events: ['PAYMENT.CAPTURE.COMPLETE'],
+      handle() {},
+    })
+    defineHandler({
+      provider: 'stripe',
+      // @ts-expect-error: one misspelt name among good ones is enough
+      events: ['invoice.paid', 'invoice.payed'],
       handle() {},
     })
     // @ts-expect-error: not a provider
