@@ -1,8 +1,11 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
 import { HandlerLoadError, isHandlerFile, loadHandlers } from '../../src/registry/load-handlers.ts'
+import { watchHandlers } from '../../src/registry/watch-handlers.ts'
 import { runServer } from '../support/spawn-service.ts'
 import { tempDir } from '../support/temp-dir.ts'
 
@@ -87,5 +90,70 @@ describe('loading handler files', () => {
     expect(code).toBe(1)
     expect(run.output()).toContain(join(dir, 'orders.ts'))
     expect(run.output()).toMatch(/"events" must be/)
+  })
+})
+
+describe('development mode: reloading handler files', () => {
+  const dirs: Array<{ remove(): void }> = []
+  const stops: Array<() => void> = []
+  afterEach(() => {
+    for (const stop of stops.splice(0)) stop()
+    for (const d of dirs.splice(0)) d.remove()
+  })
+  const waitFor = async (what: () => boolean, ms = 5000) => {
+    const until = Date.now() + ms
+    while (!what()) {
+      if (Date.now() > until) throw new Error('timed out')
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  }
+
+  it('reloads a changed handler, keeps the previous ones on a syntax error, and says to restart for a changed helper', async () => {
+    const dir = tempDir('watch')
+    dirs.push(dir)
+    const file = (name: string, source: string) => writeFileSync(join(dir.path, name), source)
+    const handler = (label: string) =>
+      `import { prefix } from './_prefix.ts'\nexport default { provider: 'stripe', events: '*', handle() { globalThis.watchedLabel = prefix + '${label}' } }\n`
+    file('_prefix.ts', "export const prefix = 'v1-'\n")
+    file('orders.ts', handler('a'))
+    const registry = createHandlerRegistry(await loadHandlers(dir.path))
+    const lines: Array<{ level: number; msg: string; files?: string[]; handlers?: string[] }> = []
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(JSON.parse(String(chunk)))
+        cb()
+      },
+    })
+    stops.push(watchHandlers(dir.path, registry, pino({ level: 'debug' }, sink)))
+    const run = async () => {
+      const g = globalThis as { watchedLabel?: string }
+      await registry.match('stripe', 'x')[0]?.handle({} as never, {} as never)
+      return g.watchedLabel
+    }
+    const seen = (msg: string) => lines.filter((l) => l.msg.startsWith(msg)).length
+
+    file('orders.ts', handler('b'))
+    await waitFor(() => seen('handlers reloaded') === 1)
+    expect(await run()).toBe('v1-b')
+
+    // A syntax error added while it runs: logged with the file's path; the previous handlers stay.
+    file('refunds.ts', 'export default { provider: ')
+    await waitFor(() => seen('handlers not reloaded') === 1)
+    expect(JSON.stringify(lines.at(-1))).toContain(join(dir.path, 'refunds.ts'))
+    expect(await run()).toBe('v1-b')
+    file('refunds.ts', "export default { provider: 'adyen', events: '*', handle() {} }\n")
+    await waitFor(() => seen('handlers reloaded') === 2)
+    expect(registry.handlers.map((h) => h.name)).toEqual(['orders', 'refunds'])
+
+    // A helper cannot be loaded again: no "reloaded" that changes nothing, but a warning naming it.
+    file('_prefix.ts', "export const prefix = 'v2-'\n")
+    await waitFor(() => seen('a file that is not a handler changed') === 1)
+    expect(lines.find((l) => l.msg.startsWith('a file that is not a handler changed'))).toMatchObject({
+      level: 40,
+      files: [join(dir.path, '_prefix.ts')],
+    })
+    expect(lines.at(-1)?.msg).toMatch(/restart to use the change/)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(seen('handlers reloaded')).toBe(2)
   })
 })
