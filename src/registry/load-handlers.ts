@@ -37,12 +37,18 @@ export function handlerFiles(dir: string): string[] {
     .map((name) => resolve(root, name))
 }
 
-function validate(value: unknown, file: string, fallbackName: string): LoadedHandler {
+/** `item` is the handler's place in an array export (1-based), which the reasons then name. */
+function validate(value: unknown, file: string, fallbackName: string, item?: number): LoadedHandler {
+  const where = item === undefined ? '' : `handler ${item} of the default export's array: `
   const fail = (reason: string): never => {
-    throw new HandlerLoadError(file, reason)
+    throw new HandlerLoadError(file, `${where}${reason}`)
   }
   if (typeof value !== 'object' || value === null)
-    fail('the default export must be a handler object or an array')
+    fail(
+      item === undefined
+        ? 'the default export must be a handler object or an array'
+        : 'must be a handler object (provider, events, handle)',
+    )
   const h = value as Record<string, unknown>
   const provider = h.provider
   if (provider !== '*' && !PROVIDER_NAMES.includes(provider as never)) {
@@ -79,7 +85,7 @@ export function handlersFromModule(mod: unknown, file: string): LoadedHandler[] 
   const base = basename(file).replace(/\.[^.]+$/, '')
   if (Array.isArray(exported)) {
     if (exported.length === 0) throw new HandlerLoadError(file, 'the default export is an empty array')
-    return exported.map((h, i) => validate(h, file, `${base}#${i + 1}`))
+    return exported.map((h, i) => validate(h, file, `${base}#${i + 1}`, i + 1))
   }
   return [validate(exported, file, base)]
 }

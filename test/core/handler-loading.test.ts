@@ -73,6 +73,27 @@ describe('loading handler files', () => {
     })
   }
 
+  it('names the handler of an array export that is malformed, and says what it must be', async () => {
+    const good = `{ provider: 'stripe', events: '*', ${noop} }`
+    const cases: Array<[string, RegExp]> = [
+      [
+        `[${good}, null]`,
+        /handler 2 of the default export's array: must be a handler object \(provider, events, handle\)$/,
+      ],
+      [
+        `[${good}, { provider: 'stripe', events: 'invoice.paid', ${noop} }]`,
+        /handler 2 of the default export's array: "events" must be a non-empty array/,
+      ],
+    ]
+    for (const [exported, reason] of cases) {
+      const dir = folder({ 'refunds.ts': `export default ${exported}` })
+      const err = await loadHandlers(dir).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(HandlerLoadError)
+      expect((err as Error).message).toContain(join(dir, 'refunds.ts'))
+      expect((err as Error).message).toMatch(reason)
+    }
+  })
+
   it('refuses two handlers with the same name', async () => {
     const dir = folder({
       'a.ts': `export default { name: 'same', provider: 'stripe', events: '*', ${noop} }`,
