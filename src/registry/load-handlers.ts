@@ -1,7 +1,7 @@
 /**
  * Loads every handler file in the handlers folder, in file-name order. Files ending `.test.*`, starting with
- * `_` or `.`, or not JavaScript/TypeScript are skipped. A file that fails to import or exports something
- * malformed stops start-up with its path and the reason.
+ * `_` or `.`, declaration files (`.d.ts`, `.d.mts`), or not JavaScript/TypeScript are skipped. A file that
+ * fails to import or exports something malformed stops start-up with its path and the reason.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { basename, extname, resolve } from 'node:path'
@@ -24,7 +24,7 @@ export class HandlerLoadError extends Error {
 
 export function isHandlerFile(name: string): boolean {
   if (name.startsWith('_') || name.startsWith('.')) return false
-  if (/\.test\.[^.]+$/.test(name) || name.endsWith('.d.ts')) return false
+  if (/\.test\.[^.]+$/.test(name) || /\.d\.m?ts$/.test(name)) return false
   return HANDLER_EXTENSIONS.has(extname(name))
 }
 

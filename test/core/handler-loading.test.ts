@@ -44,6 +44,8 @@ describe('loading handler files', () => {
     expect(isHandlerFile('orders.test.ts')).toBe(false)
     expect(isHandlerFile('_helpers.ts')).toBe(false)
     expect(isHandlerFile('types.d.ts')).toBe(false)
+    // A declaration file for ES modules is no handler either (it has no default export: start-up stopped).
+    expect(isHandlerFile('types.d.mts')).toBe(false)
     expect(isHandlerFile('readme.md')).toBe(false)
   })
 
