@@ -59,6 +59,7 @@ export async function run(options: { dev: boolean }) {
       onFatal: () => stop('storage failure', 1),
     })
   } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 78)
     if (err instanceof HandlerLoadError) {
       log.fatal({ file: err.file }, err.message)
       fail(err.message, 1)

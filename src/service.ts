@@ -2,13 +2,15 @@
  * Assembles the running service from a validated Config: database, handlers, providers, inbox, HTTP server.
  * `server.ts` is the process entry; tests call `startService` directly on a loopback port.
  */
+import { existsSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { resolve } from 'node:path'
 import { getRequestListener, RequestError } from '@hono/node-server'
 import type { Logger } from 'pino'
 import { createEventHistory } from './admin/event-history.ts'
 import { createApp } from './app.ts'
-import type { Config } from './config.ts'
+import { type Config, ConfigError } from './config.ts'
 import { createDbCertCache } from './db/paypal-cert-store.ts'
 import type { FsyncFn } from './db/wal-sync.ts'
 import { AppError, toResponse } from './errors.ts'
@@ -81,6 +83,13 @@ export function buildProviders(
 export async function startService(config: Config, options: StartOptions = {}): Promise<RunningService> {
   const log = options.log ?? createLogger(config.logLevel)
   const now = options.now ?? (() => new Date())
+  // A folder that is not there (a typo in HANDLERS_DIR, a volume not mounted) would leave the service without
+  // handlers: every event recorded "ignored", answered 200, and never replayable. An empty folder is fine.
+  if (!existsSync(config.handlersDir)) {
+    throw new ConfigError([
+      `HANDLERS_DIR: the folder ${resolve(config.handlersDir)} does not exist (an empty folder means no handlers)`,
+    ])
+  }
   const handlers = await loadHandlers(config.handlersDir)
   const registry = createHandlerRegistry(handlers)
   let metrics: Metrics | undefined

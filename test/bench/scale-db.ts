@@ -151,6 +151,8 @@ export async function ensureScaleDb(rows: number, log: (line: string) => void): 
 
 async function createSchemaWithService(path: string) {
   const scratch = scratchDir('scale-schema')
+  // The service refuses to start without its handlers folder (an empty one: no handlers).
+  mkdirSync(join(scratch.path, 'handlers'))
   try {
     const child = await spawnChild({
       name: 'service (schema)',

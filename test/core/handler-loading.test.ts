@@ -104,6 +104,19 @@ describe('loading handler files', () => {
     await expect(loadHandlers(dir)).rejects.toThrow(/duplicate handler name "same"/)
   })
 
+  it('a handlers folder that does not exist stops the real process, naming HANDLERS_DIR (exit code 78)', async () => {
+    // Running without it would record every event as "ignored": settled, answered 200 and never replayable.
+    const data = tempDir('data')
+    dirs.push(data)
+    const missing = join(data.path, 'handler')
+    const run = runServer({ HANDLERS_DIR: missing, DATABASE_URL: join(data.path, 'db.sqlite'), PORT: '0' })
+    const timer = setTimeout(() => run.proc.kill('SIGKILL'), 15_000)
+    const { code } = await run.exited
+    clearTimeout(timer)
+    expect(code).toBe(78)
+    expect(run.output()).toContain(`HANDLERS_DIR: the folder ${missing} does not exist`)
+  })
+
   it('a malformed handler file stops the real process at start-up with its path', async () => {
     const dir = folder({ 'orders.ts': `export default { provider: 'stripe', ${noop} }` })
     const data = tempDir('data')
