@@ -74,6 +74,12 @@ describe('PayPal vectors: pure helpers', () => {
     }
   })
 
+  it('a fault in building the signed message is thrown (answered 5xx, retried), not taken for a mismatch (400)', () => {
+    const v = vectors.paypal[0] as PaypalVector
+    const broken = { ...input(v), body: null as unknown as Uint8Array }
+    expect(() => verifyPaypalSignature(broken)).toThrow(TypeError)
+  })
+
   it('SHA1withRSA with the valid signature is refused before any verification', () => {
     const v = vectors.paypal[1] as PaypalVector
     expect(() =>

@@ -22,14 +22,19 @@ function rsaKey(certificate: X509Certificate | string): KeyObject | undefined {
   }
 }
 
-/** True when the signature is PayPal's over this delivery; false for any mismatch or unusable input. */
+/**
+ * True when the signature is PayPal's over this delivery; false for any mismatch or unusable input. Only the
+ * RSA check's own refusal counts as a mismatch: a fault in building the message is thrown, so that it is
+ * answered 5xx (PayPal retries) rather than refused as a forged delivery.
+ */
 export function verifyPaypalSignature(input: PaypalSignatureInput): boolean {
   const key = rsaKey(input.certificate)
   if (!key) return false
   const signature = Buffer.from(input.signature, 'base64')
   if (signature.length === 0) return false
+  const message = Buffer.from(paypalSignedMessage(input), 'utf8')
   try {
-    return verify('sha256', Buffer.from(paypalSignedMessage(input), 'utf8'), key, signature)
+    return verify('sha256', message, key, signature)
   } catch {
     return false
   }
