@@ -57,9 +57,14 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
       try {
         body = await readBody(c, deps.maxBodyBytes)
       } catch (err) {
-        // Debug, not warn: anyone can hang up at will, and a line per hang-up must not page anyone.
-        if (isAppError(err) && err.kind === 'client_aborted')
+        if (isAppError(err) && err.kind === 'client_aborted') {
+          // Debug, not warn: anyone can hang up at will, and a line per hang-up must not page anyone.
           deps.log.debug({ provider: name, reason: err.reason }, 'delivery aborted by the client')
+        } else if (isAppError(err) && err.status < 500) {
+          // A body over MAX_BODY_BYTES is refused as surely as a bad signature: a provider sending events larger
+          // than the limit must show in the metrics, the stats and the log, not only in its own retries.
+          refused(deps, name, receivedAt, err.reason, {})
+        }
         throw err
       }
 

@@ -51,6 +51,25 @@ describe('stats and metrics', () => {
     expect(text).toMatch(/nodejs_eventloop_lag_seconds/)
   })
 
+  it('a body over MAX_BODY_BYTES is a rejected delivery: counted, in the stats, and logged with its reason', async () => {
+    const small = await startTestService({ env: { MAX_BODY_BYTES: '4096' } })
+    try {
+      const big = await postStripe(small.url, stripeEvent({ padding: 'x'.repeat(5000) }))
+      expect(big.status).toBe(413)
+      const text = await fetch(`${small.url}/metrics`).then((r) => r.text())
+      expect(text).toMatch(
+        /hookinbox_deliveries_rejected_total\{provider="stripe",reason="payload_too_large"\} 1\n/,
+      )
+      await new Promise((r) => setTimeout(r, 400))
+      const stats = await adminGet<Stats>(small.url, '/admin/api/stats')
+      expect(stats.body.rejected.stripe).toEqual({ lastHour: 1, lastDay: 1 })
+      const lines = small.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'delivery rejected')
+      expect(lines).toEqual([expect.objectContaining({ provider: 'stripe', reason: 'payload_too_large' })])
+    } finally {
+      await small.dispose()
+    }
+  })
+
   it('METRICS_TOKEN protects /metrics', async () => {
     const guarded = await startTestService({ env: { METRICS_TOKEN: 'metrics-token-0123456789' } })
     try {
