@@ -46,19 +46,26 @@ function realDay(s: string): boolean {
   return date.getUTCMonth() === month - 1 && date.getUTCDate() === day
 }
 
+/**
+ * A date-time without a zone is UTC, as a bare date is and as every time the API answers is. JavaScript
+ * would read it in the server's own time zone, so the same filter would select other events on a host
+ * whose zone is not UTC.
+ */
+const inUtc = (s: string) => (s.length > 10 && !/(Z|[+-]\d{2}:?\d{2})$/.test(s) ? `${s}Z` : s)
+
 const isoDate = z
   .string()
   .max(40)
   .refine(
     (s) =>
       /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) &&
-      !Number.isNaN(Date.parse(s)) &&
+      !Number.isNaN(Date.parse(inUtc(s))) &&
       realDay(s),
     {
       message: 'must be an ISO-8601 date or date-time',
     },
   )
-  .transform((s) => new Date(s))
+  .transform((s) => new Date(inUtc(s)))
 
 const text = (max: number) => z.string().min(1).max(max)
 

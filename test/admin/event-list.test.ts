@@ -84,6 +84,29 @@ describe('GET /admin/api/events', () => {
     ).toHaveLength(0)
   })
 
+  it('reads a date-time without a zone as UTC (as it reads a date, and as it answers), whatever the server`s zone', async () => {
+    const [newest] = (await adminGet<EventPage>(svc.url, '/admin/api/events?limit=1')).body.events
+    const at = new Date(newest?.receivedAt as string)
+    // Zone-less, to the second: `since` just at or before the arrival, `until` a minute after it.
+    const since = at.toISOString().slice(0, 19)
+    const until = new Date(at.getTime() + 60_000).toISOString().slice(0, 19)
+    const zone = process.env.TZ
+    try {
+      for (const tz of ['America/New_York', 'Asia/Tokyo', 'UTC']) {
+        process.env.TZ = tz
+        const page = await adminGet<EventPage>(
+          svc.url,
+          `/admin/api/events?since=${since}&until=${until.replace('T', '%20')}&limit=500`,
+        )
+        expect(page.status).toBe(200)
+        expect(page.body.events.map((e) => e.eventId)).toContain(newest?.eventId)
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ
+      else process.env.TZ = zone
+    }
+  })
+
   it('combines a status with provider and type, and pages through the combination', async () => {
     const list = async (query: string) =>
       (await adminGet<EventPage>(svc.url, `/admin/api/events?${query}`)).body
