@@ -114,6 +114,25 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
   })
   await inbox.maintain((w) => backfillStatusCounts(w, sqliteTables))
   const readyCheck = db.reader.prepare('SELECT count(*) AS n FROM __drizzle_migrations')
+  const probeBegin = db.writer.prepare('BEGIN IMMEDIATE')
+  const probeRollback = db.writer.prepare('ROLLBACK')
+  /**
+   * Whether a delivery could take the write lock now. Reads go on while another process holds it, but every
+   * delivery is refused (503), so that must not count as ready. A batch open on the writer holds the lock
+   * itself; otherwise the writer is idle and the lock is taken and let go at once (no write, no commit),
+   * waiting at most the busy timeout, as a delivery would.
+   */
+  const writable = () => {
+    if (db.writer.inTransaction) return true
+    try {
+      probeBegin.run()
+      return true
+    } catch {
+      return false
+    } finally {
+      if (db.writer.inTransaction) probeRollback.run()
+    }
+  }
   return {
     dialect: 'sqlite',
     inbox,
@@ -121,7 +140,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     tables: sqliteTables,
     async ready() {
       if (db.walSync.failure !== undefined) return false
-      return ((readyCheck.get() as { n: number }).n ?? 0) > 0
+      return ((readyCheck.get() as { n: number }).n ?? 0) > 0 && writable()
     },
     description: { database: 'sqlite', path: config.database.path, synchronous: config.database.synchronous },
     sqlite: db,

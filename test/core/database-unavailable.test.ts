@@ -10,7 +10,8 @@ describe('the database is unavailable', () => {
   })
   afterAll(() => svc.dispose())
 
-  it('a write lock held by another process: 503, nothing acknowledged, and it recovers when released', async () => {
+  /** Another connection (as another process would) that takes the database's write lock. */
+  async function lockDatabase(): Promise<Database.Database> {
     const other = new Database(svc.dbPath)
     // better-sqlite3 waits for a lock synchronously, which would freeze this process and with it the service
     // (it runs in-process) while it holds the lock for its start-up retention pass: poll without waiting.
@@ -18,12 +19,16 @@ describe('the database is unavailable', () => {
     for (let tries = 0; ; tries++) {
       try {
         other.exec('BEGIN IMMEDIATE')
-        break
+        return other
       } catch (err) {
         if (tries > 200) throw err
         await new Promise((r) => setTimeout(r, 10))
       }
     }
+  }
+
+  it('a write lock held by another process: 503, nothing acknowledged, and it recovers when released', async () => {
+    const other = await lockDatabase()
     try {
       const event = stripeEvent()
       const res = await postStripe(svc.url, event)
@@ -42,5 +47,21 @@ describe('the database is unavailable', () => {
       if (other.inTransaction) other.exec('ROLLBACK')
       other.close()
     }
+  })
+
+  it('/readyz answers 503 while another process holds the write lock (deliveries get 503), and 200 after', async () => {
+    expect((await fetch(`${svc.url}/readyz`)).status).toBe(200)
+    const other = await lockDatabase()
+    try {
+      expect((await postStripe(svc.url, stripeEvent())).status).toBe(503)
+      const locked = await fetch(`${svc.url}/readyz`)
+      expect(locked.status).toBe(503)
+      expect(await locked.json()).toEqual({ status: 'unavailable' })
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK')
+      other.close()
+    }
+    expect((await fetch(`${svc.url}/readyz`)).status).toBe(200)
+    expect((await postStripe(svc.url, stripeEvent())).status).toBe(200)
   })
 })
