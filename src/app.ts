@@ -61,6 +61,7 @@ export function createApp(deps: AppDeps): Hono {
       now: deps.now ?? (() => new Date()),
       onRejected: deps.metrics?.rejected,
       onOutcome: deps.metrics?.outcome,
+      onDelivered: deps.metrics?.delivered,
     }),
   )
   app.route(

@@ -8,7 +8,10 @@ import type { ProviderName } from './providers/provider.ts'
 export interface Metrics {
   registry: Registry
   rejected(provider: ProviderName, reason: string): void
-  outcome(outcome: Outcome, durationMs: number): void
+  /** One verified event's outcome (an Adyen delivery carries several). */
+  outcome(outcome: Outcome): void
+  /** One delivery whose events all reached an outcome, and how long that took. */
+  delivered(provider: ProviderName, durationMs: number): void
   batch(size: number): void
 }
 
@@ -74,9 +77,11 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     rejected(provider, reason) {
       rejected.inc({ provider, reason })
     },
-    outcome(o, durationMs) {
+    outcome(o) {
       deliveries.inc({ provider: o.provider, outcome: o.duplicate ? 'duplicate' : o.status })
-      duration.observe({ provider: o.provider }, durationMs / 1000)
+    },
+    delivered(provider, durationMs) {
+      duration.observe({ provider }, durationMs / 1000)
     },
     batch(size) {
       batches.observe(size)

@@ -19,7 +19,9 @@ export interface WebhookRouteDeps {
   /** Called for every delivery refused before it reached the inbox (metrics). */
   onRejected?: (provider: ProviderName, reason: string) => void
   /** Called for every event outcome (metrics). */
-  onOutcome?: (outcome: Outcome, durationMs: number) => void
+  onOutcome?: (outcome: Outcome) => void
+  /** Called once per delivery whose events all reached an outcome, with its duration (metrics). */
+  onDelivered?: (provider: ProviderName, durationMs: number) => void
 }
 
 const isProviderName = (name: string): name is ProviderName => PROVIDER_NAMES.includes(name as ProviderName)
@@ -86,7 +88,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
         const event = verified[i]
         if (result.status === 'fulfilled') {
           outcomes.push(result.value)
-          deps.onOutcome?.(result.value, durationMs)
+          deps.onOutcome?.(result.value)
           if (logDeliveries)
             deps.log.info(
               {
@@ -120,6 +122,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
           )
         }
       }
+      if (outcomes.length === results.length) deps.onDelivered?.(name, durationMs)
       if (storageFailure !== undefined) {
         throw isAppError(storageFailure)
           ? storageFailure

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Stats } from '../../src/admin/event-history.ts'
+import { notification, randomHexKey, sampleItem, signedItem } from '../providers/adyen-fixtures.ts'
 import { adminGet } from '../support/admin-client.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { effectHandler, startTestService, type TestService } from '../support/test-service.ts'
@@ -67,6 +68,25 @@ describe('stats and metrics', () => {
       expect(lines).toEqual([expect.objectContaining({ provider: 'stripe', reason: 'payload_too_large' })])
     } finally {
       await small.dispose()
+    }
+  })
+
+  it('observes the duration once per delivery: an Adyen delivery of three items is one observation', async () => {
+    const key = randomHexKey()
+    const adyen = await startTestService({ env: { ADYEN_HMAC_KEY: key } })
+    try {
+      const items = [sampleItem(), sampleItem(), sampleItem()].map((item) => signedItem(item, key))
+      const res = await fetch(`${adyen.url}/webhooks/adyen`, {
+        method: 'POST',
+        body: notification(items),
+        headers: { 'content-type': 'application/json' },
+      })
+      expect(res.status).toBe(200)
+      const text = await fetch(`${adyen.url}/metrics`).then((r) => r.text())
+      expect(text).toMatch(/hookinbox_events_received_total\{provider="adyen",outcome="ignored"\} 3\n/)
+      expect(text).toMatch(/hookinbox_delivery_duration_seconds_count\{provider="adyen"\} 1\n/)
+    } finally {
+      await adyen.dispose()
     }
   })
 
