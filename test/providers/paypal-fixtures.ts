@@ -3,11 +3,14 @@
  * PayPal's certificate host (counting every TCP connection), and deliveries signed exactly as PayPal signs.
  */
 import { randomUUID, sign } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import type { RawDelivery } from '../../src/providers/provider.ts'
+import { spawnService } from '../support/spawn-service.ts'
 import { fixtureText } from './helpers.ts'
 
 export const pki = {
@@ -126,4 +129,40 @@ export function withHeader(delivery: RawDelivery, name: string, value: string | 
   if (value === undefined) headers.delete(name)
   else headers.set(name, value)
   return { ...delivery, headers }
+}
+
+/**
+ * Runs the real service process (in `dir`) with PayPal configured against a local certificate host, trusted
+ * through NODE_EXTRA_CA_CERTS as an operator would trust it, sends it one signed delivery of a new event and
+ * answers the delivery's status and body. `env` adds to the service's environment.
+ */
+export async function deliverToServiceProcess(
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<{ status: number; body: unknown }> {
+  const certHost = await startCertHost(servePem(pki.signingCert))
+  const caFile = join(dir, 'ca.pem')
+  writeFileSync(caFile, pki.ca)
+  mkdirSync(join(dir, 'handlers'), { recursive: true })
+  const svc = await spawnService({
+    DATABASE_URL: join(dir, 'db.sqlite'),
+    HANDLERS_DIR: join(dir, 'handlers'),
+    PAYPAL_WEBHOOK_ID: WEBHOOK_ID,
+    PAYPAL_CERT_HOSTS: certHost.host,
+    NODE_EXTRA_CA_CERTS: caFile,
+    ...env,
+  })
+  try {
+    const d = signedDelivery({ body: sampleEvent(`WH-${Date.now()}-P`), certUrl: certHost.url() })
+    const res = await fetch(`${svc.url}/webhooks/paypal`, {
+      method: 'POST',
+      body: Buffer.from(d.body),
+      headers: d.headers,
+    })
+    return { status: res.status, body: await res.json() }
+  } finally {
+    svc.proc.kill('SIGTERM')
+    await svc.exited
+    await certHost.close()
+  }
 }
