@@ -3,9 +3,10 @@
  * in this process: concurrency, across requests and across service instances, comes from the database's
  * unique key (see pg-store.ts). Duplicates of settled events are answered by one indexed read.
  */
+import net from 'node:net'
 import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
-import pg from 'pg'
+import type pg from 'pg'
 import { rejections } from '../db/pg-schema.ts'
 import type { PostgresDatabase } from '../db/postgres.ts'
 import { AppError, isAppError } from '../errors.ts'
@@ -30,6 +31,9 @@ export interface PgInboxOptions extends InboxOptions {
 
 /** Serialization failures and deadlocks: the transaction did nothing and may simply run again. */
 const RETRYABLE = new Set(['40001', '40P01'])
+
+/** PostgreSQL's CancelRequest code, where a startup packet has its protocol version. */
+const CANCEL_REQUEST_CODE = 80877102
 
 /** How long the rollback of a timed-out handler waits for its query to be cancelled. */
 const CANCEL_WAIT_MS = 5000
@@ -96,21 +100,39 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
   }
 
   /**
-   * Cancels the query running on `client`'s connection, if any; best effort (see pg-store.ts). From a
-   * connection of its own, not the pool's: the pool may be exhausted by such handlers, and a cancel queued
-   * there could run much later, against whatever that connection runs by then.
+   * Cancels the query running on `client`'s connection, if any; best effort (see pg-store.ts). By a cancel
+   * request (what psql's Ctrl-C sends): a connection of its own, not the pool's, which may be exhausted by
+   * such handlers (a cancel queued there could run much later, against whatever that connection runs by
+   * then), and not a session either, so that it gets through when PostgreSQL refuses new sessions
+   * (max_connections reached), as pg_cancel_backend from a new session did not. The server closes the
+   * request's socket once it has signalled the backend, so awaiting the close orders the cancel before the
+   * rollback.
    */
   async function cancelQueryOf(client: pg.PoolClient): Promise<void> {
-    const pid = (client as unknown as { processID?: number }).processID
-    if (typeof pid !== 'number') return
-    const canceller = new pg.Client((pool as unknown as { options: pg.ClientConfig }).options)
-    canceller.on('error', () => {})
-    const cancel = (async () => {
-      await canceller.connect()
-      await canceller.query('SELECT pg_cancel_backend($1)', [pid])
-    })().catch((err: unknown) => log.warn({ err }, 'could not cancel a timed-out handler query'))
-    await waitAtMost(cancel, CANCEL_WAIT_MS, undefined)
-    void canceller.end().catch(() => {})
+    const { processID, secretKey, host, port } = client as unknown as {
+      processID?: number
+      secretKey?: number
+      host?: string
+      port?: number
+    }
+    if (typeof processID !== 'number' || typeof secretKey !== 'number' || !host || !port) return
+    const request = Buffer.alloc(16)
+    request.writeInt32BE(16, 0)
+    request.writeInt32BE(CANCEL_REQUEST_CODE, 4)
+    request.writeInt32BE(processID, 8)
+    request.writeInt32BE(secretKey, 12)
+    const socket = host.startsWith('/') ? net.connect(`${host}/.s.PGSQL.${port}`) : net.connect(port, host)
+    const sent = new Promise<void>((resolve) => {
+      socket.on('connect', () => socket.end(request))
+      socket.on('error', (err) => {
+        log.warn({ err }, 'could not cancel a timed-out handler query')
+        resolve()
+      })
+      socket.on('close', () => resolve())
+      socket.resume()
+    })
+    await waitAtMost(sent, CANCEL_WAIT_MS, undefined)
+    socket.destroy()
   }
 
   async function run(work: Work): Promise<Outcome> {

@@ -93,7 +93,7 @@ function explainAborted(err: unknown): unknown {
 
 /**
  * `cancelQuery` stops whatever query is running on `client`'s connection, from another connection
- * (pg_cancel_backend): a handler that timed out may have left one running, and the rollback of its writes
+ * (a cancel request): a handler that timed out may have left one running, and the rollback of its writes
  * would otherwise wait behind it, holding the pooled connection.
  */
 export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise<void>): EventStore {

@@ -9,26 +9,53 @@ export interface TcpProxy {
   cut(): Promise<void>
   /** Listens again on the same port. */
   restore(): Promise<void>
+  /**
+   * While on, answers new sessions as a PostgreSQL at max_connections does ("sorry, too many clients
+   * already"), while open connections go on and cancel requests (which take no session) still get through.
+   */
+  refuseSessions(on: boolean): void
   close(): Promise<void>
+}
+
+/** PostgreSQL's CancelRequest code, in the place of a startup packet's protocol version. */
+const CANCEL_REQUEST_CODE = 80877102
+
+/** A FATAL ErrorResponse with SQLSTATE 53300, as PostgreSQL sends it when it has no session slot left. */
+function tooManyClients(): Buffer {
+  const fields = Buffer.from('SFATAL\0VFATAL\0C53300\0Msorry, too many clients already\0\0', 'utf8')
+  const header = Buffer.alloc(5)
+  header.write('E', 0)
+  header.writeInt32BE(fields.length + 4, 1)
+  return Buffer.concat([header, fields])
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>()
   let server: net.Server | undefined
   let port = 0
+  let refusing = false
+  const forward = (client: net.Socket, first?: Buffer) => {
+    const upstream = net.connect(targetPort, targetHost)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => {
+        client.destroy()
+        upstream.destroy()
+      })
+    }
+    if (first) upstream.write(first)
+    client.pipe(upstream).pipe(client)
+  }
   const listen = () =>
     new Promise<void>((resolve, reject) => {
       const listener = net.createServer((client) => {
-        const upstream = net.connect(targetPort, targetHost)
-        for (const s of [client, upstream]) {
-          sockets.add(s)
-          s.on('close', () => sockets.delete(s))
-          s.on('error', () => {
-            client.destroy()
-            upstream.destroy()
-          })
-        }
-        client.pipe(upstream).pipe(client)
+        if (!refusing) return forward(client)
+        client.on('error', () => client.destroy())
+        client.once('data', (first) => {
+          if (first.length >= 8 && first.readInt32BE(4) === CANCEL_REQUEST_CODE) return forward(client, first)
+          client.end(tooManyClients())
+        })
       })
       server = listener
       listener.once('error', reject)
@@ -50,6 +77,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     cut,
     restore: listen,
+    refuseSessions(on) {
+      refusing = on
+    },
     close: cut,
   }
 }
