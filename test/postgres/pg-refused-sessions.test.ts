@@ -4,24 +4,12 @@
  * from a connection of its own was refused, and the rollback then waited behind the stuck query for good,
  * holding its pooled connection and the delivery's answer.
  */
-import { sql } from 'drizzle-orm'
-import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openPostgres, type PostgresDatabase } from '../../src/db/postgres.ts'
-import type { HandlerTx } from '../../src/handlers.ts'
-import { createPgInbox } from '../../src/inbox/pg-inbox.ts'
-import type { VerifiedEvent } from '../../src/providers/provider.ts'
-import { createHandlerRegistry, type LoadedHandler } from '../../src/registry/handler-registry.ts'
 import { waitAtMost } from '../../src/wait-at-most.ts'
 import { freshSchema, type PgSchema, postgresAvailable, TEST_DATABASE_URL } from '../support/postgres.ts'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts'
-
-const event = (id: string, type: string): VerifiedEvent => ({
-  provider: 'stripe',
-  id,
-  type,
-  payload: { id, type },
-})
+import { endSleeps, event, sleepingQueries, stuckInbox } from './stuck-handler.ts'
 
 describe.skipIf(!postgresAvailable)('a stuck handler query while PostgreSQL refuses new sessions', () => {
   let schema: PgSchema
@@ -39,34 +27,14 @@ describe.skipIf(!postgresAvailable)('a stuck handler query while PostgreSQL refu
   })
   afterAll(async () => {
     proxy?.refuseSessions(false)
-    // Should the cancel fail, end the sleep here, so the test fails instead of hanging the run.
-    await schema?.query(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3601)%' AND pid <> pg_backend_pid()",
-    )
+    await endSleeps(schema, 3601)
     await database?.close()
     await proxy?.close()
     await schema?.drop()
   })
 
   it('is cancelled all the same: the event fails and its connection comes back', async () => {
-    const stuck = {
-      name: 'stuck',
-      file: 'inline',
-      provider: 'stripe',
-      events: ['stuck'],
-      async handle(_event: unknown, ctx: { tx: HandlerTx }) {
-        await (ctx.tx as unknown as { execute(q: unknown): Promise<unknown> }).execute(
-          sql`SELECT pg_sleep(3601)`,
-        )
-      },
-    }
-    const inbox = createPgInbox({
-      database,
-      registry: createHandlerRegistry([stuck as unknown as LoadedHandler]),
-      log: pino({ level: 'silent' }),
-      handlerTimeoutMs: 200,
-      maxAttempts: 5,
-    })
+    const inbox = stuckInbox(database, 3601)
     // The pool's one open connection (from the migrations) carries the delivery; nothing new can open.
     proxy.refuseSessions(true)
     const outcome = inbox.receive(event('evt_stuck_refused', 'stuck'), new Date())
@@ -74,9 +42,7 @@ describe.skipIf(!postgresAvailable)('a stuck handler query while PostgreSQL refu
       status: 'failed',
       attempts: 1,
     })
-    const sleeping = await schema.query(
-      "SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3601)%' AND state = 'active' AND pid <> pg_backend_pid()",
-    )
+    const sleeping = await sleepingQueries(schema, 3601)
     expect(sleeping).toEqual([])
     proxy.refuseSessions(false)
     await inbox.close()
