@@ -56,6 +56,9 @@ export function describePostgresUrl(url: string): string {
   }
 }
 
+/** What a PostgreSQL statement may take beyond HANDLER_TIMEOUT_MS before its connection is given up. */
+export const POSTGRES_QUERY_TIMEOUT_MARGIN_MS = 15_000
+
 export async function openStorage(config: Config, options: OpenStorageOptions): Promise<Storage> {
   const inboxOptions = {
     registry: options.registry,
@@ -66,7 +69,13 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
   }
 
   if (config.database.kind === 'postgres') {
-    const database = await openPostgres({ url: config.database.url, poolSize: config.database.poolSize })
+    const database = await openPostgres({
+      url: config.database.url,
+      poolSize: config.database.poolSize,
+      // Longer than any statement may rightly wait: a claim waits for another instance's transaction on the
+      // same event, whose handlers run for up to HANDLER_TIMEOUT_MS, and whose stuck query is then cancelled.
+      queryTimeoutMs: config.handlerTimeoutMs + POSTGRES_QUERY_TIMEOUT_MARGIN_MS,
+    })
     const inbox = createPgInbox({ ...inboxOptions, database })
     return {
       dialect: 'postgres',

@@ -29,6 +29,13 @@ export interface OpenPostgresOptions {
   poolSize: number
   /** Gives up on a connection attempt after this long, so a lost database answers 503 quickly. */
   connectTimeoutMs?: number
+  /**
+   * Gives up on any one query of the pool after this long, and closes its connection. A database that stops
+   * answering without closing the connection (a network partition, a hung server) would otherwise hold every
+   * delivery on it, and the pool's connections, for good. Must exceed any legitimate wait of one statement:
+   * a claim waiting for another instance's transaction on the same event lasts up to its handlers' timeout.
+   */
+  queryTimeoutMs?: number
 }
 
 export async function openPostgres(options: OpenPostgresOptions): Promise<PostgresDatabase> {
@@ -37,13 +44,21 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
     max: options.poolSize,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
   })
   // An idle client losing its connection emits 'error' on the pool; without a listener it would crash.
   pool.on('error', () => {})
   try {
-    const client = await pool.connect()
+    // The migrations run on a connection of their own, without the pool's query timeout: building an index
+    // on a large table may rightly take longer.
+    const client = new pg.Client({
+      connectionString: options.url,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    })
     const onError = () => {}
     client.on('error', onError)
+    await client.connect()
     let schema: string
     try {
       schema =
@@ -57,8 +72,8 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
       }
     } finally {
+      await client.end().catch(() => {})
       client.off('error', onError)
-      client.release()
     }
     return { pool, db: drizzle(pool), schema, close: () => pool.end() }
   } catch (err) {

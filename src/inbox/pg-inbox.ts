@@ -32,6 +32,9 @@ export interface PgInboxOptions extends InboxOptions {
 /** Serialization failures and deadlocks: the transaction did nothing and may simply run again. */
 const RETRYABLE = new Set(['40001', '40P01'])
 
+/** node-postgres's error for a query past the pool's query_timeout (see openPostgres). */
+const isQueryTimeout = (err: unknown) => err instanceof Error && err.message === 'Query read timeout'
+
 /** PostgreSQL's CancelRequest code, where a startup packet has its protocol version. */
 const CANCEL_REQUEST_CODE = 80877102
 
@@ -87,6 +90,12 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
       await client.query('COMMIT')
       return result
     } catch (err) {
+      if (isQueryTimeout(err)) {
+        // The database stopped answering on this connection: a ROLLBACK would only wait as long again. The
+        // connection is dropped instead, and PostgreSQL rolls the transaction back when it sees it go.
+        broken = true
+        throw err
+      }
       try {
         await client.query('ROLLBACK')
       } catch {

@@ -24,6 +24,8 @@ describe.skipIf(!postgresAvailable)('a stuck handler query while PostgreSQL refu
     url.hostname = '127.0.0.1'
     url.port = String(proxy.port)
     database = await openPostgres({ url: url.toString(), poolSize: 2 })
+    // One open connection in the pool, to carry the delivery once new sessions are refused.
+    await database.pool.query('SELECT 1')
   })
   afterAll(async () => {
     proxy?.refuseSessions(false)
@@ -35,7 +37,7 @@ describe.skipIf(!postgresAvailable)('a stuck handler query while PostgreSQL refu
 
   it('is cancelled all the same: the event fails and its connection comes back', async () => {
     const inbox = stuckInbox(database, 3601)
-    // The pool's one open connection (from the migrations) carries the delivery; nothing new can open.
+    // The pool's one open connection carries the delivery; nothing new can open.
     proxy.refuseSessions(true)
     const outcome = inbox.receive(event('evt_stuck_refused', 'stuck'), new Date())
     expect(await waitAtMost(outcome, 8000, 'still waiting behind the stuck query')).toMatchObject({

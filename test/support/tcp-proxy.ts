@@ -14,6 +14,11 @@ export interface TcpProxy {
    * already"), while open connections go on and cancel requests (which take no session) still get through.
    */
   refuseSessions(on: boolean): void
+  /**
+   * While on, every byte either way is dropped, and connections stay open: a database behind a network
+   * partition, or hung, that never closes them.
+   */
+  stall(on: boolean): void
   close(): Promise<void>
 }
 
@@ -34,6 +39,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   let server: net.Server | undefined
   let port = 0
   let refusing = false
+  let stalled = false
   const forward = (client: net.Socket, first?: Buffer) => {
     const upstream = net.connect(targetPort, targetHost)
     for (const s of [client, upstream]) {
@@ -44,8 +50,13 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         upstream.destroy()
       })
     }
-    if (first) upstream.write(first)
-    client.pipe(upstream).pipe(client)
+    if (first && !stalled) upstream.write(first)
+    const relay = (from: net.Socket, to: net.Socket) =>
+      from.on('data', (chunk) => {
+        if (!stalled) to.write(chunk)
+      })
+    relay(client, upstream)
+    relay(upstream, client)
   }
   const listen = () =>
     new Promise<void>((resolve, reject) => {
@@ -79,6 +90,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     restore: listen,
     refuseSessions(on) {
       refusing = on
+    },
+    stall(on) {
+      stalled = on
     },
     close: cut,
   }
