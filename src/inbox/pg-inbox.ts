@@ -32,8 +32,12 @@ export interface PgInboxOptions extends InboxOptions {
 /** Serialization failures and deadlocks: the transaction did nothing and may simply run again. */
 const RETRYABLE = new Set(['40001', '40P01'])
 
-/** node-postgres's error for a query past the pool's query_timeout (see openPostgres). */
-const isQueryTimeout = (err: unknown) => err instanceof Error && err.message === 'Query read timeout'
+/**
+ * node-postgres's error for a query past the pool's query_timeout (see openPostgres), also as the cause of
+ * Drizzle's "Failed query" (handlers' ctx.tx, maintenance tasks, the transmission binding).
+ */
+const isQueryTimeout = (err: unknown): boolean =>
+  err instanceof Error && (err.message === 'Query read timeout' || isQueryTimeout(err.cause))
 
 /** PostgreSQL's CancelRequest code, where a startup packet has its protocol version. */
 const CANCEL_REQUEST_CODE = 80877102

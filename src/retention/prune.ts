@@ -7,7 +7,7 @@
  * Work goes in windows of the arrival sequence, each a small transaction through the inbox's writer, so a
  * pass over millions of events never holds up deliveries for more than a few milliseconds at a time.
  */
-import { and, desc, gt, inArray, isNotNull, lt, lte, type SQL, sql } from 'drizzle-orm'
+import { and, type Column, desc, gt, inArray, isNotNull, lt, lte, type SQL, sql } from 'drizzle-orm'
 import type { Logger } from 'pino'
 import { adjustStatusCount } from '../db/status-counts.ts'
 import type { Tables } from '../db/tables.ts'
@@ -189,6 +189,28 @@ export function createPruner(options: PruneOptions): Pruner {
     return done
   }
 
+  /**
+   * Deletes the rows of `table` matching `where`, WINDOW rows (by primary key) per transaction: one statement
+   * over a large backlog could outlast PostgreSQL's query timeout (openPostgres), be rolled back, and fail the
+   * same way on every pass.
+   */
+  const deleteInBatches = async (
+    table: Tables['transmissions'] | Tables['objectVersions'] | Tables['rejections'],
+    key: Column[],
+    where: SQL | undefined,
+  ) => {
+    const keys = sql.join(key, sql`, `)
+    for (;;) {
+      const deleted = await options.maintain((db) =>
+        db
+          .delete(table)
+          .where(sql`(${keys}) IN (SELECT ${keys} FROM ${table} WHERE ${where} LIMIT ${WINDOW})`)
+          .returning({ one: sql`1` }),
+      )
+      if (deleted.length < WINDOW) return
+    }
+  }
+
   const pass = async (now: Date): Promise<PruneResult> => {
     const result: PruneResult = { payloadsPruned: 0, eventsDeleted: 0 }
 
@@ -215,18 +237,28 @@ export function createPruner(options: PruneOptions): Pruner {
     }
 
     // Out-of-order bookkeeping lives as long as event ids do: an older event could not arrive after that.
-    await options.maintain((db) =>
-      db.delete(objectVersions).where(lt(objectVersions.occurredAt, deleteBefore)),
+    await deleteInBatches(
+      objectVersions,
+      [objectVersions.provider, objectVersions.objectKey],
+      lt(objectVersions.occurredAt, deleteBefore),
     )
 
     // A PayPal transmission's binding to its body outlives the age at which the transmission itself is
     // refused (DEDUP_KEEP_DAYS after it was signed), with a day to spare for a PayPal clock ahead of ours.
     const unbindBefore = new Date(deleteBefore.getTime() - DAY_MS)
-    await options.maintain((db) => db.delete(transmissions).where(lt(transmissions.receivedAt, unbindBefore)))
+    await deleteInBatches(
+      transmissions,
+      [transmissions.provider, transmissions.transmissionId],
+      lt(transmissions.receivedAt, unbindBefore),
+    )
 
     // Rejection counts only feed the last-day statistics.
     const oldMinute = Math.floor(now.getTime() / 60_000) - 2 * 1440
-    await options.maintain((db) => db.delete(rejections).where(lt(rejections.minute, oldMinute)))
+    await deleteInBatches(
+      rejections,
+      [rejections.provider, rejections.reason, rejections.minute],
+      lt(rejections.minute, oldMinute),
+    )
 
     if (result.payloadsPruned > 0 || result.eventsDeleted > 0)
       options.log.info(result, 'retention: pruned old events')
