@@ -72,8 +72,8 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     const database = await openPostgres({
       url: config.database.url,
       poolSize: config.database.poolSize,
-      // Longer than any statement may rightly wait: a claim waits for another instance's transaction on the
-      // same event, whose handlers run for up to HANDLER_TIMEOUT_MS, and whose stuck query is then cancelled.
+      // Above the usual longest wait of a statement: a claim waits for another instance's transaction on the
+      // same event, whose handler runs for up to HANDLER_TIMEOUT_MS, and whose stuck query is then cancelled.
       queryTimeoutMs: config.handlerTimeoutMs + POSTGRES_QUERY_TIMEOUT_MARGIN_MS,
     })
     const inbox = createPgInbox({ ...inboxOptions, database })

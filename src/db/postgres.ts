@@ -32,8 +32,10 @@ export interface OpenPostgresOptions {
   /**
    * Gives up on any one query of the pool after this long, and closes its connection. A database that stops
    * answering without closing the connection (a network partition, a hung server) would otherwise hold every
-   * delivery on it, and the pool's connections, for good. Must exceed any legitimate wait of one statement:
-   * a claim waiting for another instance's transaction on the same event lasts up to its handlers' timeout.
+   * delivery on it, and the pool's connections, for good. Set above the usual longest wait of one statement:
+   * a claim waiting for another instance's transaction on the same event, whose handler runs up to its
+   * timeout. A longer wait (several slow handlers of one event in turn) is cut short too: that delivery
+   * answers 503 and is retried, with nothing of it committed.
    */
   queryTimeoutMs?: number
 }
