@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openPostgres, type PostgresDatabase } from '../../src/db/postgres.ts'
 import { waitAtMost } from '../../src/wait-at-most.ts'
-import { freshSchema, type PgSchema, postgresAvailable, TEST_DATABASE_URL } from '../support/postgres.ts'
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts'
+import { behindProxy, freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
+import type { TcpProxy } from '../support/tcp-proxy.ts'
 import { endSleeps, event, sleepingQueries, stuckInbox } from './stuck-handler.ts'
 
 describe.skipIf(!postgresAvailable)('a stuck handler query while PostgreSQL refuses new sessions', () => {
@@ -18,12 +18,9 @@ describe.skipIf(!postgresAvailable)('a stuck handler query while PostgreSQL refu
 
   beforeAll(async () => {
     schema = await freshSchema('refused')
-    const target = new URL(TEST_DATABASE_URL as string)
-    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432))
-    const url = new URL(schema.url)
-    url.hostname = '127.0.0.1'
-    url.port = String(proxy.port)
-    database = await openPostgres({ url: url.toString(), poolSize: 2 })
+    const through = await behindProxy(schema)
+    proxy = through.proxy
+    database = await openPostgres({ url: through.url, poolSize: 2 })
     // One open connection in the pool, to carry the delivery once new sessions are refused.
     await database.pool.query('SELECT 1')
   })

@@ -2,15 +2,10 @@
  * Retention under the pool's query_timeout (openPostgres): a pass over a large backlog must not be one
  * statement that outlasts the timeout, or it is cut short, rolled back, and fails the same way every hour.
  */
-import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openPostgres, type PostgresDatabase } from '../../src/db/postgres.ts'
-import { pgTables } from '../../src/db/tables.ts'
-import type { QueryDb } from '../../src/inbox/inbox.ts'
-import { createPgInbox } from '../../src/inbox/pg-inbox.ts'
-import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
-import { createPruner } from '../../src/retention/prune.ts'
 import { freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
+import { inboxOn, prunerOn } from './pruning.ts'
 
 const DAY = 86_400_000
 
@@ -41,21 +36,8 @@ describe.skipIf(!postgresAvailable)('retention with a query timeout', () => {
     await schema.query(
       'CREATE TRIGGER slow_delete BEFORE DELETE ON hookinbox_transmissions FOR EACH ROW EXECUTE FUNCTION slow_delete()',
     )
-    const inbox = createPgInbox({
-      database,
-      registry: createHandlerRegistry([]),
-      log: pino({ level: 'silent' }),
-      handlerTimeoutMs: 1000,
-      maxAttempts: 3,
-    })
-    const pruner = createPruner({
-      reader: database.db as unknown as QueryDb,
-      tables: pgTables,
-      maintain: inbox.maintain,
-      retentionDays: 45,
-      dedupKeepDays: 400,
-      log: pino({ level: 'silent' }),
-    })
+    const inbox = inboxOn(database)
+    const pruner = prunerOn(database, inbox)
     await pruner.prune(new Date())
     const [left] = await schema.query<{ n: string }>('SELECT count(*) AS n FROM hookinbox_transmissions')
     expect(Number(left?.n)).toBe(0)

@@ -3,36 +3,12 @@
  * and the status counts must still match the events left; an instance whose clock was set back stamps an
  * event long before the events that arrived earlier, and those are still pruned and deleted by their own age.
  */
-import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openPostgres, type PostgresDatabase } from '../../src/db/postgres.ts'
-import { pgTables } from '../../src/db/tables.ts'
-import type { QueryDb } from '../../src/inbox/inbox.ts'
-import { createPgInbox } from '../../src/inbox/pg-inbox.ts'
-import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
-import { createPruner } from '../../src/retention/prune.ts'
 import { freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
+import { inboxOn, prunerOn } from './pruning.ts'
 
 const DAY = 86_400_000
-
-const inboxOn = (database: PostgresDatabase) =>
-  createPgInbox({
-    database,
-    registry: createHandlerRegistry([]),
-    log: pino({ level: 'silent' }),
-    handlerTimeoutMs: 1000,
-    maxAttempts: 3,
-  })
-
-const prunerOn = (database: PostgresDatabase, inbox: ReturnType<typeof inboxOn>) =>
-  createPruner({
-    reader: database.db as unknown as QueryDb,
-    tables: pgTables,
-    maintain: inbox.maintain,
-    retentionDays: 45,
-    dedupKeepDays: 400,
-    log: pino({ level: 'silent' }),
-  })
 
 describe.skipIf(!postgresAvailable)('two instances pruning at the same time', () => {
   let schema: PgSchema

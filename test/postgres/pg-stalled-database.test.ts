@@ -12,8 +12,8 @@ import type { HandlerTx } from '../../src/handlers.ts'
 import { createPgInbox } from '../../src/inbox/pg-inbox.ts'
 import { createHandlerRegistry, type LoadedHandler } from '../../src/registry/handler-registry.ts'
 import { waitAtMost } from '../../src/wait-at-most.ts'
-import { freshSchema, type PgSchema, postgresAvailable, TEST_DATABASE_URL } from '../support/postgres.ts'
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts'
+import { behindProxy, freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
+import type { TcpProxy } from '../support/tcp-proxy.ts'
 import { event } from './stuck-handler.ts'
 
 describe.skipIf(!postgresAvailable)(
@@ -25,12 +25,9 @@ describe.skipIf(!postgresAvailable)(
 
     beforeAll(async () => {
       schema = await freshSchema('stalled')
-      const target = new URL(TEST_DATABASE_URL as string)
-      proxy = await startTcpProxy(target.hostname, Number(target.port || 5432))
-      const url = new URL(schema.url)
-      url.hostname = '127.0.0.1'
-      url.port = String(proxy.port)
-      database = await openPostgres({ url: url.toString(), poolSize: 3, queryTimeoutMs: 1000 })
+      const through = await behindProxy(schema)
+      proxy = through.proxy
+      database = await openPostgres({ url: through.url, poolSize: 3, queryTimeoutMs: 1000 })
     })
     afterAll(async () => {
       proxy?.stall(false)

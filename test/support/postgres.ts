@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts'
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL
 export const postgresAvailable = Boolean(TEST_DATABASE_URL)
@@ -69,4 +70,17 @@ export async function freshSchema(prefix = 'hb'): Promise<PgSchema> {
       await c.end()
     },
   }
+}
+
+/**
+ * A URL of `schema` that goes through a loopback TCP proxy in front of TEST_DATABASE_URL's server, so a test
+ * can cut, stall or refuse the connections (tcp-proxy.ts).
+ */
+export async function behindProxy(schema: PgSchema): Promise<{ url: string; proxy: TcpProxy }> {
+  const target = new URL(TEST_DATABASE_URL as string)
+  const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432))
+  const url = new URL(schema.url)
+  url.hostname = '127.0.0.1'
+  url.port = String(proxy.port)
+  return { url: url.toString(), proxy }
 }
