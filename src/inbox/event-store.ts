@@ -34,10 +34,9 @@ export interface EventUpdate {
   handlers: string
 }
 
+/** An attempt's line in the attempt log; its event and outcome are those of the SavedOutcome it belongs to. */
 export interface AttemptRecord {
-  eventSeq: number
   at: Date
-  outcome: EventStatus
   durationMs: number
   error: string | null
   trigger: 'delivery' | 'replay'
@@ -52,7 +51,7 @@ export interface SavedOutcome {
   values: EventUpdate
   /** The status the row had before this attempt; null for a new event. */
   previous: EventStatus | null
-  attempt: Omit<AttemptRecord, 'eventSeq'>
+  attempt: AttemptRecord
 }
 
 /**

@@ -175,7 +175,7 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
     event: newEvent,
     values: outcome,
     previous,
-    attempt: { at, outcome: status, durationMs, error: error ?? null, trigger: work.kind },
+    attempt: { at, durationMs, error: error ?? null, trigger: work.kind },
   })
   return { ...base, type, status, duplicate: false, attempts: attempt, ...(error ? { error } : {}) }
 }

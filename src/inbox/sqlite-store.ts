@@ -244,7 +244,7 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
       addAttempt.run({
         eventSeq,
         at: a.at.getTime(),
-        outcome: a.outcome,
+        outcome: v.status,
         durationMs: a.durationMs,
         error: a.error,
         trigger: a.trigger,
