@@ -9,6 +9,7 @@
  */
 import { and, type Column, desc, gt, inArray, isNotNull, lt, lte, type SQL, sql } from 'drizzle-orm'
 import type { Logger } from 'pino'
+import type { EventStatus } from '../db/schema.ts'
 import { adjustStatusCount } from '../db/status-counts.ts'
 import type { Tables } from '../db/tables.ts'
 import type { QueryDb } from '../inbox/inbox.ts'
@@ -51,6 +52,9 @@ interface WindowResult {
   left: Date | null
 }
 
+/** The settled statuses whose payload and attempt log go after RETENTION_DAYS (parked ones wait for a replay). */
+const PRUNABLE_STATUSES: EventStatus[] = ['processed', 'ignored']
+
 export function createPruner(options: PruneOptions): Pruner {
   const { events, attempts, rejections, objectVersions, transmissions } = options.tables
   // Everything at or below `through` was handled by an earlier pass of this process, except held windows.
@@ -71,6 +75,7 @@ export function createPruner(options: PruneOptions): Pruner {
   }
 
   const inWindow = (from: number, to: number) => and(gt(events.seq, from), lte(events.seq, to))
+  const prunable = inArray(events.status, PRUNABLE_STATUSES)
 
   // Not min(received_at): PostgreSQL plans that as a walk of the received_at index from its oldest entry,
   // filtered by the window (950,000 rows passed over for a window near the top of a 1M-row table).
@@ -82,21 +87,28 @@ export function createPruner(options: PruneOptions): Pruner {
     return first
   }
 
-  /** Deletes the attempt logs of the window's events that match `which`. */
-  const deleteAttempts = (db: QueryDb, from: number, to: number, which: SQL | undefined) =>
-    db
-      .delete(attempts)
-      .where(
-        and(
-          gt(attempts.eventSeq, from),
-          lte(attempts.eventSeq, to),
-          sql`${attempts.eventSeq} IN (SELECT ${events.seq} FROM ${events} WHERE ${which})`,
-        ),
-      )
+  /** The attempt logs of the window's events that match `which`. */
+  const attemptsOf = (from: number, to: number, which: SQL | undefined) =>
+    and(
+      gt(attempts.eventSeq, from),
+      lte(attempts.eventSeq, to),
+      sql`${attempts.eventSeq} IN (SELECT ${events.seq} FROM ${events} WHERE ${which})`,
+    )
+
+  /** Deletes the attempt logs `logs` and the payloads of the events `which`; answers how many were pruned. */
+  const prunePayloads = async (db: QueryDb, which: SQL | undefined, logs: SQL | undefined) => {
+    await db.delete(attempts).where(logs)
+    const pruned = await db
+      .update(events)
+      .set({ payload: null })
+      .where(and(which, isNotNull(events.payload)))
+      .returning({ seq: events.seq })
+    return pruned.length
+  }
 
   const deleteWindow = async (db: QueryDb, from: number, to: number, cutoff: Date): Promise<WindowResult> => {
     const doomed = and(inWindow(from, to), lt(events.receivedAt, cutoff))
-    await deleteAttempts(db, from, to, doomed)
+    await db.delete(attempts).where(attemptsOf(from, to, doomed))
     // The counts go down by what this transaction deleted, not by a count taken before: on PostgreSQL another
     // instance may be deleting the same window, and rows it took first are not returned here.
     const deleted = await db
@@ -122,14 +134,9 @@ export function createPruner(options: PruneOptions): Pruner {
   }
 
   const pruneWindow = async (db: QueryDb, from: number, to: number, cutoff: Date): Promise<WindowResult> => {
-    const settled = and(inWindow(from, to), inArray(events.status, ['processed', 'ignored']))
+    const settled = and(inWindow(from, to), prunable)
     const due = and(settled, lt(events.receivedAt, cutoff))
-    await deleteAttempts(db, from, to, due)
-    const pruned = await db
-      .update(events)
-      .set({ payload: null })
-      .where(and(due, isNotNull(events.payload)))
-      .returning({ seq: events.seq })
+    const done = await prunePayloads(db, due, attemptsOf(from, to, due))
     // A failed or parked event keeps its payload, but a replay or a provider's retry may settle it after this
     // pass went by: it is watched from now on (see recheck).
     const unsettled = await db
@@ -137,7 +144,7 @@ export function createPruner(options: PruneOptions): Pruner {
       .from(events)
       .where(and(inWindow(from, to), inArray(events.status, ['failed', 'parked']), isNotNull(events.payload)))
     for (const row of unsettled) watched.add(row.seq)
-    return { done: pruned.length, left: await earliest(db, and(settled, isNotNull(events.payload))) }
+    return { done, left: await earliest(db, and(settled, isNotNull(events.payload))) }
   }
 
   /**
@@ -150,18 +157,18 @@ export function createPruner(options: PruneOptions): Pruner {
       .select({ seq: events.seq, status: events.status, at: events.receivedAt })
       .from(events)
       .where(and(inArray(events.seq, seqs), isNotNull(events.payload)))
-    const settled = (status: string) => status === 'processed' || status === 'ignored'
-    const due = rows.filter((row) => settled(row.status) && row.at < cutoff).map((row) => row.seq)
+    const due = rows
+      .filter((row) => PRUNABLE_STATUSES.includes(row.status) && row.at < cutoff)
+      .map((row) => row.seq)
     const pruning = new Set(due)
     const kept = rows.filter((row) => !pruning.has(row.seq)).map((row) => row.seq)
     if (due.length === 0) return { done: 0, kept }
-    await db.delete(attempts).where(inArray(attempts.eventSeq, due))
-    const pruned = await db
-      .update(events)
-      .set({ payload: null })
-      .where(and(inArray(events.seq, due), inArray(events.status, ['processed', 'ignored'])))
-      .returning({ seq: events.seq })
-    return { done: pruned.length, kept }
+    const done = await prunePayloads(
+      db,
+      and(inArray(events.seq, due), prunable),
+      inArray(attempts.eventSeq, due),
+    )
+    return { done, kept }
   }
 
   /** Goes over the held windows whose rows may have aged since, then over new windows up to `upTo`. */
