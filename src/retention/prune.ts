@@ -87,34 +87,46 @@ export function createPruner(options: PruneOptions): Pruner {
     return first
   }
 
-  /** The attempt logs of the window's events that match `which`. */
-  const attemptsOf = (from: number, to: number, which: SQL | undefined) =>
-    and(
-      gt(attempts.eventSeq, from),
-      lte(attempts.eventSeq, to),
-      sql`${attempts.eventSeq} IN (SELECT ${events.seq} FROM ${events} WHERE ${which})`,
-    )
+  // Events first, then their attempt logs. A replay (or a retry) holds its event's row from its look-up to its
+  // commit and writes an attempt log; a statement on the events waits for that row and sees the replay's
+  // outcome, and the next statement, on a fresh snapshot (PostgreSQL's READ COMMITTED), sees its log. Logs
+  // deleted first were those of a snapshot taken before the replay committed, and its log outlived its event.
 
-  /** Deletes the attempt logs `logs` and the payloads of the events `which`; answers how many were pruned. */
-  const prunePayloads = async (db: QueryDb, which: SQL | undefined, logs: SQL | undefined) => {
-    await db.delete(attempts).where(logs)
+  /** Nulls the payloads of the events `which` and deletes their attempt logs; answers how many were pruned. */
+  const prunePayloads = async (db: QueryDb, which: SQL | undefined) => {
     const pruned = await db
       .update(events)
       .set({ payload: null })
       .where(and(which, isNotNull(events.payload)))
       .returning({ seq: events.seq })
+    if (pruned.length > 0)
+      await db.delete(attempts).where(
+        inArray(
+          attempts.eventSeq,
+          pruned.map((row) => row.seq),
+        ),
+      )
     return pruned.length
   }
 
   const deleteWindow = async (db: QueryDb, from: number, to: number, cutoff: Date): Promise<WindowResult> => {
-    const doomed = and(inWindow(from, to), lt(events.receivedAt, cutoff))
-    await db.delete(attempts).where(attemptsOf(from, to, doomed))
     // The counts go down by what this transaction deleted, not by a count taken before: on PostgreSQL another
     // instance may be deleting the same window, and rows it took first are not returned here.
     const deleted = await db
       .delete(events)
-      .where(doomed)
+      .where(and(inWindow(from, to), lt(events.receivedAt, cutoff)))
       .returning({ provider: events.provider, status: events.status })
+    // Every log of the window whose event is gone: this transaction's, another instance's, and any left
+    // behind by an earlier version that deleted the logs first.
+    await db
+      .delete(attempts)
+      .where(
+        and(
+          gt(attempts.eventSeq, from),
+          lte(attempts.eventSeq, to),
+          sql`NOT EXISTS (SELECT 1 FROM ${events} WHERE ${events.seq} = ${attempts.eventSeq})`,
+        ),
+      )
     const leaving = new Map<string, { provider: string; status: string; n: number }>()
     for (const row of deleted) {
       const key = `${row.provider}\u0000${row.status}`
@@ -135,8 +147,7 @@ export function createPruner(options: PruneOptions): Pruner {
 
   const pruneWindow = async (db: QueryDb, from: number, to: number, cutoff: Date): Promise<WindowResult> => {
     const settled = and(inWindow(from, to), prunable)
-    const due = and(settled, lt(events.receivedAt, cutoff))
-    const done = await prunePayloads(db, due, attemptsOf(from, to, due))
+    const done = await prunePayloads(db, and(settled, lt(events.receivedAt, cutoff)))
     // A failed or parked event keeps its payload, but a replay or a provider's retry may settle it after this
     // pass went by: it is watched from now on (see recheck).
     const unsettled = await db
@@ -163,11 +174,7 @@ export function createPruner(options: PruneOptions): Pruner {
     const pruning = new Set(due)
     const kept = rows.filter((row) => !pruning.has(row.seq)).map((row) => row.seq)
     if (due.length === 0) return { done: 0, kept }
-    const done = await prunePayloads(
-      db,
-      and(inArray(events.seq, due), prunable),
-      inArray(attempts.eventSeq, due),
-    )
+    const done = await prunePayloads(db, and(inArray(events.seq, due), prunable))
     return { done, kept }
   }
 

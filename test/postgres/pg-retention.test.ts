@@ -3,8 +3,11 @@
  * and the status counts must still match the events left; an instance whose clock was set back stamps an
  * event long before the events that arrived earlier, and those are still pruned and deleted by their own age.
  */
+import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openPostgres, type PostgresDatabase } from '../../src/db/postgres.ts'
+import { createPgInbox } from '../../src/inbox/pg-inbox.ts'
+import { createHandlerRegistry, type LoadedHandler } from '../../src/registry/handler-registry.ts'
 import { freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
 import { inboxOn, prunerOn } from './pruning.ts'
 
@@ -100,6 +103,93 @@ describe.skipIf(!postgresAvailable)(
         expect(Number(counted[0]?.n)).toBe(0)
         expect(await schema.query('SELECT event_id FROM hookinbox_events')).toEqual([])
       } finally {
+        await inbox.close()
+      }
+    })
+  },
+)
+
+describe.skipIf(!postgresAvailable)(
+  'retention deleting an event while a replay of it is settling, on PostgreSQL',
+  () => {
+    let schema: PgSchema
+    let database: PostgresDatabase
+
+    beforeAll(async () => {
+      schema = await freshSchema('prune')
+      database = await openPostgres({ url: schema.url, poolSize: 3 })
+    })
+    afterAll(async () => {
+      await database?.close()
+      await schema?.drop()
+    })
+
+    it('leaves no attempt log behind its deleted event (nor one left behind before)', async () => {
+      const today = Date.now()
+      let mode: 'fail' | 'wait' = 'fail'
+      let entered: () => void = () => {}
+      const inHandler = new Promise<void>((resolve) => {
+        entered = resolve
+      })
+      let release: () => void = () => {}
+      const released = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const gated = {
+        name: 'gated',
+        file: 'inline',
+        provider: 'stripe',
+        events: ['gated'],
+        async handle() {
+          if (mode === 'fail') throw new Error('not yet')
+          entered()
+          await released
+        },
+      }
+      const inbox = createPgInbox({
+        database,
+        registry: createHandlerRegistry([gated as unknown as LoadedHandler]),
+        log: pino({ level: 'silent' }),
+        handlerTimeoutMs: 10_000,
+        maxAttempts: 3,
+      })
+      const pruner = prunerOn(database, inbox)
+      try {
+        const receivedAt = new Date(today - 500 * DAY)
+        // An attempt log an earlier version's race left without its event: the same pass deletes it.
+        await inbox.receive(
+          { provider: 'stripe', id: 'evt_orphaned', type: 'gated', payload: {} },
+          receivedAt,
+        )
+        await schema.query("DELETE FROM hookinbox_events WHERE event_id = 'evt_orphaned'")
+        const first = await inbox.receive(
+          { provider: 'stripe', id: 'evt_late', type: 'gated', payload: {} },
+          receivedAt,
+        )
+        expect(first.status).toBe('failed')
+
+        // The replay holds the event's row from its look-up to its commit; retention's delete waits for it.
+        mode = 'wait'
+        const replay = inbox.replay('stripe', 'evt_late')
+        await inHandler
+        const pass = pruner.prune(new Date(today))
+        for (let i = 0; ; i++) {
+          const waiting = await schema.query(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE 'delete from \"hookinbox_events\"%'",
+          )
+          if (waiting.length > 0) break
+          if (i > 500) throw new Error('retention never waited for the replay')
+          await new Promise((r) => setTimeout(r, 10))
+        }
+        release()
+        expect((await replay).status).toBe('processed')
+        expect((await pass).eventsDeleted).toBe(1)
+
+        expect(await schema.query('SELECT event_id FROM hookinbox_events')).toEqual([])
+        // The replay's attempt log was written after the pass had started; it goes with its event all the same.
+        expect(await schema.query('SELECT event_seq, trigger FROM hookinbox_attempts')).toEqual([])
+      } finally {
+        release()
         await inbox.close()
       }
     })
