@@ -6,12 +6,13 @@
  * PayPal transmissions (each bound to its body), the newest time applied per object (ctx.isStale), cached
  * PayPal certificates and rejection counts in batches. Rows already present are skipped, so it can
  * run again after an interruption, or after the target took deliveries of its own (an event whose arrival
- * number is taken there is copied under a new one). Stop the service first: events arriving during the copy would be missed.
+ * number is taken there is copied under a new one); PostgreSQL instances may be running meanwhile. Stop the
+ * SQLite service first: events arriving there during the copy would be missed.
  * Your own tables (handlers/_schema.ts) are yours to copy; see the README.
  */
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
-import { inArray, sql } from 'drizzle-orm'
+import { inArray, type SQL, sql } from 'drizzle-orm'
 import * as pgSchema from '../db/pg-schema.ts'
 import { openPostgres } from '../db/postgres.ts'
 import { backfillStatusCounts } from '../db/status-counts.ts'
@@ -43,6 +44,18 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
   const date = (ms: number | null) => (ms === null ? null : new Date(ms))
   try {
     const { db } = target
+    const sequence = sql`pg_get_serial_sequence(${`${target.schema}.hookinbox_events`}, 'seq')`
+    /**
+     * Inside `tx`, holds off every writer of events and moves the arrival sequence up to `atLeast`, never
+     * back. Instances on the target may be taking deliveries meanwhile: one drawing a number between a
+     * read of the sequence and the setval would be moved back below it, and a number this run inserts
+     * must not be one an instance draws later. The lock lets their reads (duplicates) through; their writes
+     * wait until `tx` ends.
+     */
+    const lockAndAdvance = async (tx: Pick<typeof db, 'execute'>, atLeast: SQL) => {
+      await tx.execute(sql`LOCK TABLE ${pgSchema.events} IN EXCLUSIVE MODE`)
+      await tx.execute(sql`SELECT setval(${sequence}, greatest(nextval(${sequence}), ${atLeast}))`)
+    }
     let after = 0
     for (;;) {
       const rows = source
@@ -76,6 +89,7 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
           duplicates: r.duplicates as number,
           lastSeenAt: date(r.last_seen_at as number | null),
         }))
+        await lockAndAdvance(tx, sql`${Math.max(...values.map((v) => v.seq))}::bigint`)
         const returned = { seq: events.seq, provider: events.provider, eventId: events.eventId }
         const inserted = await tx.insert(events).values(values).onConflictDoNothing().returning(returned)
         /** The copied events' sequence numbers in the target, by their number in the file. */
@@ -98,7 +112,6 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
           const there = new Set(present.map(key))
           const lacking = skipped.filter((v) => !there.has(key(v)))
           if (lacking.length > 0) {
-            const sequence = sql`pg_get_serial_sequence(${`${target.schema}.hookinbox_events`}, 'seq')`
             await tx.execute(
               sql`SELECT setval(${sequence}, greatest(nextval(${sequence}), (SELECT max(seq) FROM ${events})))`,
             )
@@ -128,13 +141,16 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
       log(`copied events up to #${after}`)
     }
     // New events must continue after the copied arrival sequence.
-    await db.execute(
-      sql`SELECT setval(pg_get_serial_sequence(${`${target.schema}.hookinbox_events`}, 'seq'), coalesce((SELECT max(seq) FROM ${pgSchema.events}), 0) + 1, false)`,
-    )
+    await db.transaction((tx) => lockAndAdvance(tx, sql`(SELECT max(seq) FROM ${pgSchema.events})`))
 
-    // Recount rather than copy: the target may already hold counts from an earlier, interrupted run.
-    await db.delete(pgSchema.statusCounts)
-    await backfillStatusCounts(db as unknown as QueryDb, pgTables)
+    // Recount rather than copy: the target may already hold counts from an earlier, interrupted run. The lock
+    // holds off instances moving a count meanwhile (they wait before their commit); those that moved one
+    // before it are waited for, so each of their events is in the recount exactly once.
+    await db.transaction(async (tx) => {
+      await tx.execute(sql`LOCK TABLE ${pgSchema.statusCounts} IN EXCLUSIVE MODE`)
+      await tx.delete(pgSchema.statusCounts)
+      await backfillStatusCounts(tx as unknown as QueryDb, pgTables)
+    })
 
     /**
      * Reads `table` in batches by rowid and hands each batch to `copy`, which answers how many rows it

@@ -1,6 +1,9 @@
 import Database from 'better-sqlite3'
+import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openPostgres } from '../../src/db/postgres.ts'
+import { createPgInbox } from '../../src/inbox/pg-inbox.ts'
+import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
 import { migrateToPostgres } from '../../src/tools/migrate-to-postgres.ts'
 import { adminGet } from '../support/admin-client.ts'
 import { freshSchema, type PgSchema, pgEffectHandler, postgresAvailable } from '../support/postgres.ts'
@@ -185,6 +188,55 @@ export default {
         await pg2.dispose()
       }
     } finally {
+      await sqlite.dispose()
+      await target.drop()
+    }
+  })
+  it('run while the target takes deliveries, it leaves the status counts equal to the events and the numbering ahead of them', async () => {
+    const sqlite = await startTestService({ handlers: { 'effect.ts': effectHandler() } })
+    for (let i = 0; i < 20; i++) await postStripe(sqlite.url, stripeEvent())
+    await sqlite.close()
+    const target = await freshSchema()
+    const database = await openPostgres({ url: target.url, poolSize: 4 })
+    const inbox = createPgInbox({
+      database,
+      registry: createHandlerRegistry([]),
+      log: pino({ level: 'silent' }),
+      handlerTimeoutMs: 1000,
+      maxAttempts: 3,
+    })
+    try {
+      // Four streams of new events on the target for as long as the runs go on.
+      let running = true
+      let received = 0
+      const streams = Array.from({ length: 4 }, async (_, s) => {
+        for (let i = 0; running; i++) {
+          await inbox.receive(
+            { provider: 'stripe', id: `evt_pg_${s}_${i}`, type: 't', payload: {} },
+            new Date(),
+          )
+          received++
+        }
+      })
+      for (let run = 0; run < 8; run++) await migrateToPostgres(sqlite.dbPath, target.url, () => {})
+      running = false
+      await Promise.all(streams)
+      expect(received).toBeGreaterThan(0)
+
+      const counted = await target.query<{ status: string; n: string }>(
+        'SELECT status, sum(n)::text AS n FROM hookinbox_status_counts GROUP BY status HAVING sum(n) <> 0 ORDER BY status',
+      )
+      const stored = await target.query<{ status: string; n: string }>(
+        'SELECT status, count(*)::text AS n FROM hookinbox_events GROUP BY status ORDER BY status',
+      )
+      expect(counted).toEqual(stored)
+      expect(stored).toEqual([
+        { status: 'ignored', n: String(received) },
+        { status: 'processed', n: '20' },
+      ])
+    } finally {
+      await inbox.close()
+      await database.close()
       await sqlite.dispose()
       await target.drop()
     }
