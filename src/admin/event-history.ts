@@ -122,12 +122,13 @@ export function filterConditions(filter: EventFilter, events: Tables['events'], 
   if (filter.until) conds.push(lt(events.receivedAt, filter.until))
   if (filter.q) {
     const q = filter.q
-    conds.push(
-      or(
-        and(gte(events.eventId, q), lt(events.eventId, prefixEnd(q))),
-        and(gte(events.type, q), lt(events.type, prefixEnd(q))),
-      ) as SQL,
-    )
+    // The range is what an index serves; the second test makes it exact. In a linguistic collation (a
+    // PostgreSQL database created with en_US or ICU, say) the range also holds ids differing in case or
+    // accents, while equality stays exact. Lengths in code points, as both databases count characters.
+    const chars = [...q].length
+    const startsWith = (column: SQLWrapper) =>
+      and(gte(column, q), lt(column, prefixEnd(q)), sql`substr(${column}, 1, ${chars}) = ${q}`)
+    conds.push(or(startsWith(events.eventId), startsWith(events.type)) as SQL)
   }
   return conds
 }
