@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
 import { getRequestListener, RequestError } from '@hono/node-server'
 import type { Logger } from 'pino'
+import { acceptQueued } from './accept-queued.ts'
 import { createEventHistory } from './admin/event-history.ts'
 import { createApp } from './app.ts'
 import { type Config, ConfigError } from './config.ts'
@@ -190,6 +191,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
         server.on('request', (_req: unknown, res: { setHeader(name: string, value: string): void }) =>
           res.setHeader('Connection', 'close'),
         )
+        await acceptQueued(server)
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           // close() waits for open connections; idle keep-alive ones are closed as they become idle.
