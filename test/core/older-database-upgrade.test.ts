@@ -1,14 +1,15 @@
 /**
  * A database written by an older hookinbox opens in this one: for every earlier version (the first N
- * migrations of the journal), a database built with that version's migrations and holding events as that
- * version wrote them (processed, ignored, failed, parked, with their attempt logs, a handler's effects and a
- * row of the user's own tables) is opened through the real start-up path, on SQLite and (when
- * TEST_DATABASE_URL is set) on PostgreSQL. The later migrations apply, nothing is lost, settled events stay
- * duplicates whose handlers do not run again, a failed event replays, the status counts equal the events,
- * and the admin list shows the old events as they were.
+ * migrations of the journal), a database built with that version's migrations and holding what that version
+ * wrote (processed, ignored, failed and parked events with their attempt logs, one pruned by retention, a
+ * handler's effects, rejection counts, a row of the user's own tables) is opened through the real start-up
+ * path, on SQLite and (when TEST_DATABASE_URL is set) on PostgreSQL. The later migrations apply, nothing is
+ * lost, settled events stay duplicates whose handlers do not run again, a failed event replays, the status
+ * counts equal the events, and the admin list shows the old events as they were.
  *
- * The old rows are written with plain SQL in the columns the migrations up to N create; the events table has
- * had the same columns since the first migration.
+ * The old rows are written with plain SQL in the columns the migrations up to N create. The events and
+ * attempts tables have had the same columns since the first migration; a migration that changes them must
+ * make the rows here follow each version's columns.
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -136,12 +137,28 @@ interface OldEvent {
   attempts: string[]
   lastError: string | null
   duplicates: number
+  /** Received this long ago; past RETENTION_DAYS its payload and attempt log were pruned, as retention does. */
+  ageDays?: number
 }
 
-/** Events as the older hookinbox left them, received over the last hours (well inside any retention). */
-function oldEvents(): Record<'processed' | 'ignored' | 'failed' | 'parked' | 'adyen', OldEvent> {
+/**
+ * Events as the older hookinbox left them, in the order they arrived: one long enough ago that retention has
+ * pruned its payload and attempt log (its id is kept for deduplication, DEDUP_KEEP_DAYS), the others over
+ * the last hours.
+ */
+function oldEvents(): Record<'pruned' | 'processed' | 'ignored' | 'failed' | 'parked' | 'adyen', OldEvent> {
   const stripe = (type?: string) => stripeEvent(type ? { type } : {}) as OldEvent['event']
   return {
+    pruned: {
+      provider: 'stripe',
+      event: stripe(),
+      status: 'processed',
+      handlers: ['effect'],
+      attempts: ['processed'],
+      lastError: null,
+      duplicates: 0,
+      ageDays: 100,
+    },
     processed: {
       provider: 'stripe',
       event: stripe(),
@@ -190,12 +207,16 @@ function oldEvents(): Record<'processed' | 'ignored' | 'failed' | 'parked' | 'ad
   }
 }
 
-/** Writes the events, their attempt logs and effects, and a row of the user's tables, as version N did. */
+/**
+ * Writes the events, their attempt logs and effects, a rejection count and a row of the user's tables, as
+ * version N did.
+ */
 async function writeAsOlderVersion(db: OldDatabase, events: OldEvent[]): Promise<void> {
   const start = Date.now() - 6 * 3600_000
   for (const [i, e] of events.entries()) {
-    const receivedAt = new Date(start + i * 60_000)
+    const receivedAt = new Date(start - (e.ageDays ?? 0) * 86_400_000 + i * 60_000)
     const settled = e.status === 'processed' || e.status === 'ignored'
+    const pruned = e.ageDays !== undefined
     const [row] = await db.query<{ seq: number | string }>(
       `INSERT INTO hookinbox_events (provider, event_id, type, status, attempts, payload, received_at, processed_at,
          occurred_at, last_error, handlers, duplicates, last_seen_at)
@@ -206,7 +227,7 @@ async function writeAsOlderVersion(db: OldDatabase, events: OldEvent[]): Promise
         e.event.type,
         e.status,
         e.attempts.length,
-        JSON.stringify(e.event),
+        pruned ? null : JSON.stringify(e.event),
         db.time(receivedAt),
         settled ? db.time(new Date(receivedAt.getTime() + 50)) : null,
         db.time(new Date(receivedAt.getTime() - 1000)),
@@ -216,7 +237,7 @@ async function writeAsOlderVersion(db: OldDatabase, events: OldEvent[]): Promise
         e.duplicates > 0 ? db.time(new Date(receivedAt.getTime() + 30_000)) : null,
       ],
     )
-    for (const [a, outcome] of e.attempts.entries()) {
+    for (const [a, outcome] of (pruned ? [] : e.attempts).entries()) {
       await db.query(
         'INSERT INTO hookinbox_attempts (event_seq, at, outcome, duration_ms, error, "trigger") VALUES ($1, $2, $3, $4, $5, $6)',
         [
@@ -233,6 +254,10 @@ async function writeAsOlderVersion(db: OldDatabase, events: OldEvent[]): Promise
       await db.query("INSERT INTO test_effects (event_id, handler) VALUES ($1, 'effect')", [e.event.id])
     }
   }
+  await db.query(
+    'INSERT INTO hookinbox_rejections (provider, reason, minute, count) VALUES ($1, $2, $3, $4)',
+    ['stripe', 'invalid_signature', Math.floor((Date.now() - 600_000) / 60_000), 4],
+  )
   await db.query(
     'INSERT INTO refunds (provider, reference, amount_minor, currency, recorded_at) VALUES ($1, $2, $3, $4, $5)',
     ['stripe', 're_old', 500, 'eur', db.time(new Date(start))],
@@ -255,6 +280,7 @@ async function writeAsOlderVersion(db: OldDatabase, events: OldEvent[]): Promise
 const KEPT_TABLES: Record<string, string> = {
   hookinbox_events: 'seq',
   hookinbox_attempts: 'id',
+  hookinbox_rejections: 'minute',
   hookinbox_object_versions: 'object_key',
   test_effects: 'id',
   refunds: 'id',
@@ -331,7 +357,7 @@ for (const dialect of DIALECTS) {
             'stripe/failed': 1,
             'stripe/ignored': 1,
             'stripe/parked': 1,
-            'stripe/processed': 1,
+            'stripe/processed': 2,
           })
 
           // The admin list shows the old events as the older version left them.
@@ -355,7 +381,7 @@ for (const dialect of DIALECTS) {
           )
 
           // Redeliveries of settled events are duplicates: their handler does not run again.
-          for (const settled of [old.processed, old.ignored, old.parked]) {
+          for (const settled of [old.pruned, old.processed, old.ignored, old.parked]) {
             expect((await postStripe(svc.url, settled.event)).body).toEqual({
               received: true,
               duplicate: true,
@@ -371,6 +397,7 @@ for (const dialect of DIALECTS) {
                 )
               )[0]?.n,
             )
+          expect(await effects(old.pruned.event.id)).toBe(1)
           expect(await effects(old.processed.event.id)).toBe(1)
           expect(await effects(old.parked.event.id)).toBe(0)
 
@@ -405,12 +432,12 @@ for (const dialect of DIALECTS) {
             'adyen/ignored': 1,
             'stripe/ignored': 1,
             'stripe/parked': 1,
-            'stripe/processed': 3,
+            'stripe/processed': 4,
           })
           const stats = await adminGet<Stats>(svc.url, '/admin/api/stats')
-          expect(stats.body.events).toEqual({
-            adyen: { ignored: 1 },
-            stripe: { ignored: 1, parked: 1, processed: 3 },
+          expect(stats.body).toEqual({
+            events: { adyen: { ignored: 1 }, stripe: { ignored: 1, parked: 1, processed: 4 } },
+            rejected: { stripe: { lastHour: 4, lastDay: 4 } },
           })
         } finally {
           await svc?.dispose()
