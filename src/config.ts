@@ -50,6 +50,12 @@ const EnvSchema = z.object({
   PAYPAL_WEBHOOK_ID: z
     .string()
     .trim()
+    // PayPal's simulator signs mock events with this placeholder, and anyone can aim the simulator at any URL.
+    .refine((id) => id !== 'WEBHOOK_ID', {
+      message:
+        "is the simulator's placeholder, which anyone's simulator events verify under; use your webhook's id",
+      abort: true,
+    })
     .regex(/^[A-Za-z0-9]+$/, 'must be the alphanumeric webhook id PayPal shows')
     .optional(),
   PAYPAL_VERIFY: z.enum(['offline', 'api']).default('offline'),

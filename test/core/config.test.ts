@@ -83,6 +83,12 @@ describe('configuration', () => {
     [{ PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '0' }, /PAYPAL_MAX_TRANSMISSION_AGE_DAYS/],
     [{ PAYPAL_API_BASE: 'http://api-m.paypal.com' }, /PAYPAL_API_BASE: must use https/],
   ]
+  it("refuses PayPal's simulator placeholder as the webhook id, saying why", () => {
+    expect(() => parseConfig({ PAYPAL_WEBHOOK_ID: 'WEBHOOK_ID' })).toThrow(
+      /PAYPAL_WEBHOOK_ID: is the simulator's placeholder, which anyone's simulator events verify under/,
+    )
+  })
+
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} with a message naming the variable and never its value`, () => {
       let err: unknown
