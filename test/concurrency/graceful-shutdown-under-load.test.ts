@@ -9,7 +9,7 @@ import { Agent } from 'node:http'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type SpawnedService, spawnService } from '../support/spawn-service.ts'
+import { killIfRunning, type SpawnedService, spawnService } from '../support/spawn-service.ts'
 import { STRIPE_SECRET, stripeEvent, stripeSignature } from '../support/stripe-signing.ts'
 import { tempDir } from '../support/temp-dir.ts'
 import { EFFECTS_TABLE_SQL, effectHandler } from '../support/test-service.ts'
@@ -32,10 +32,7 @@ describe('graceful shutdown under load (real process)', () => {
   const dir = tempDir('drain')
   let svc: SpawnedService | undefined
   afterAll(async () => {
-    if (svc && svc.proc.exitCode === null && svc.proc.signalCode === null) {
-      svc.proc.kill('SIGKILL')
-      await svc.exited
-    }
+    await killIfRunning(svc)
     dir.remove()
   })
 

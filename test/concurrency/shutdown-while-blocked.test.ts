@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type SpawnedService, spawnService } from '../support/spawn-service.ts'
+import { killIfRunning, type SpawnedService, spawnService } from '../support/spawn-service.ts'
 import { STRIPE_SECRET, stripeEvent, stripeSignature } from '../support/stripe-signing.ts'
 import { tempDir } from '../support/temp-dir.ts'
 import { post, sleep } from './support/http-client.ts'
@@ -19,10 +19,7 @@ describe('shutdown while a handler blocks the event loop (real process)', () => 
   const dir = tempDir('blocked')
   let svc: SpawnedService | undefined
   afterAll(async () => {
-    if (svc && svc.proc.exitCode === null && svc.proc.signalCode === null) {
-      svc.proc.kill('SIGKILL')
-      await svc.exited
-    }
+    await killIfRunning(svc)
     dir.remove()
   })
 

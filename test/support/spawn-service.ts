@@ -56,3 +56,10 @@ export async function spawnService(env: Record<string, string>, cwd?: string): P
   })
   return { ...run, port, url: `http://127.0.0.1:${port}` }
 }
+
+/** Kills a service a test left running (it failed before its own stop), and waits for it to be gone. */
+export async function killIfRunning(svc: SpawnedService | undefined): Promise<void> {
+  if (!svc || svc.proc.exitCode !== null || svc.proc.signalCode !== null) return
+  svc.proc.kill('SIGKILL')
+  await svc.exited
+}
