@@ -145,12 +145,29 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env, dir = process.cwd(
   return merged
 }
 
+/** A PostgreSQL URL: `postgres://` or `postgresql://`, the scheme in any case (node-postgres reads them so). */
+export const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//i.test(url.trim())
+
+/**
+ * A DATABASE_URL that is a URL but neither PostgreSQL's nor SQLite's `file:`: another scheme or a mistyped one
+ * (`mysql://…`, `postgresql:/…`), or credentials without a scheme (`app:secret@db/hookinbox`). Taken as an
+ * SQLite path, it would name folders after the password and show it in the start-up log.
+ */
+export function isUnsupportedDatabaseUrl(url: string): boolean {
+  const value = url.trim()
+  if (isPostgresUrl(value) || value.startsWith('file:')) return false
+  // Two letters at least, so a Windows drive (`C:/data/hookinbox.db`) stays a path.
+  return /^[a-z][a-z0-9+.-]+:\//i.test(value) || /^[^/\\]*:[^/\\]*@/.test(value)
+}
+
 /**
  * The SQLite file a DATABASE_URL names (a `file:` URL or a plain path). For a PostgreSQL URL, or none, it is
- * the default file: development mode and `hookinbox send` keep their secrets beside it either way.
+ * the default file: development mode and `hookinbox send` keep their secrets beside it either way. So it is
+ * for a URL that names no database hookinbox can use (the service refuses to start with one).
  */
 export function sqlitePath(url: string | undefined): string {
-  if (url === undefined || url.trim() === '' || /^postgres(ql)?:\/\//.test(url)) return DEFAULT_DATABASE_URL
+  if (url === undefined || url.trim() === '' || isPostgresUrl(url) || isUnsupportedDatabaseUrl(url))
+    return DEFAULT_DATABASE_URL
   if (url.startsWith('file:')) {
     const path = url.slice('file:'.length).replace(/^\/\/(?=\/)/, '')
     return decodeURIComponent(path.split('?')[0] ?? '')
@@ -171,7 +188,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const e = parsed.data
   const problems: string[] = []
 
-  const postgres = /^postgres(ql)?:\/\//.test(e.DATABASE_URL)
+  const postgres = isPostgresUrl(e.DATABASE_URL)
+  if (isUnsupportedDatabaseUrl(e.DATABASE_URL)) {
+    // The value is not shown: it may hold a password.
+    problems.push(
+      'DATABASE_URL: must be a postgres:// or postgresql:// URL, a file: URL or the path of the SQLite file',
+    )
+  }
 
   let paypal: Config['paypal']
   if (e.PAYPAL_WEBHOOK_ID) {
