@@ -29,6 +29,15 @@ export function withoutQueryValues(err: unknown, depth = 0): unknown {
 }
 
 /**
+ * An error as one line of plain text (a tool's stderr): its message and its causes', as pino shows them, with
+ * a failed query's SQL but never the values bound to it (see withoutQueryValues).
+ */
+export function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  return pino.stdSerializers.err(withoutQueryValues(err) as Error).message
+}
+
+/**
  * Structured JSON logs. Secrets never reach a log line: configuration is logged only as which providers are
  * configured, and the redaction below is a second line of defence for headers that carry credentials.
  */

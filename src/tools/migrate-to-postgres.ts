@@ -18,6 +18,7 @@ import { openPostgres } from '../db/postgres.ts'
 import { backfillStatusCounts } from '../db/status-counts.ts'
 import { pgTables } from '../db/tables.ts'
 import type { QueryDb } from '../inbox/inbox.ts'
+import { errorText } from '../logger.ts'
 
 const BATCH = 1000
 
@@ -261,7 +262,8 @@ async function main() {
   try {
     await migrateToPostgres(from, to)
   } catch (err) {
-    process.stderr.write(`migrate-to-postgres: ${(err as Error).message}\n`)
+    // Not err.message: a failed insert's message lists every value bound to it, the payloads of a whole batch.
+    process.stderr.write(`migrate-to-postgres: ${errorText(err)}\n`)
     process.exit(1)
   }
 }
