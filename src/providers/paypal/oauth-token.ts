@@ -25,7 +25,7 @@ export function createTokenSource(
 
   async function requestToken(): Promise<string> {
     let res: Response
-    let body: unknown
+    let text: string
     try {
       res = await fetch(apiUrl(api.baseUrl, '/v1/oauth2/token'), {
         method: 'POST',
@@ -37,13 +37,21 @@ export function createTokenSource(
         body: 'grant_type=client_credentials',
         signal: AbortSignal.timeout(timeoutMs),
       })
-      body = res.ok ? await res.json() : undefined
+      text = res.ok ? await res.text() : ''
     } catch (err) {
       throw unavailable('paypal_api_unavailable', 'PayPal API token request failed', err)
     }
     // A 401 here means our credentials are wrong: a configuration problem, so still "cannot verify now".
     if (!res.ok)
       throw unavailable('paypal_token_failed', `PayPal API token request answered HTTP ${res.status}`)
+    let body: unknown
+    try {
+      body = JSON.parse(text)
+    } catch {
+      // No cause: V8's SyntaxError quotes the start of the text, which may be the token itself (it would be
+      // logged with the 503's cause).
+      throw unavailable('paypal_token_failed', 'PayPal API token response is not JSON')
+    }
     const record = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>
     const token = record.access_token
     if (typeof token !== 'string' || token.length === 0) {
