@@ -75,6 +75,10 @@ const EnvSchema = z.object({
         message: 'must use https (http only for a loopback host)',
       },
     )
+    // fetch refuses such a URL, and its error (logged with every 503) would quote the URL, credentials and all.
+    .refine((url) => !/^[a-z]+:\/\/[^/?#]*@/i.test(url), {
+      message: 'must not hold credentials: give them as PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET',
+    })
     .default('https://api-m.paypal.com'),
   PAYPAL_CLIENT_ID: z.string().trim().min(1).optional(),
   PAYPAL_CLIENT_SECRET: z.string().trim().min(1).optional(),

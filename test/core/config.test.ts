@@ -82,6 +82,15 @@ describe('configuration', () => {
     ],
     [{ PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '0' }, /PAYPAL_MAX_TRANSMISSION_AGE_DAYS/],
     [{ PAYPAL_API_BASE: 'http://api-m.paypal.com' }, /PAYPAL_API_BASE: must use https/],
+    // Every PayPal delivery logged fetch's refusal of such a URL at warn, quoting it with the credentials.
+    [
+      { PAYPAL_API_BASE: 'https://client-id:client-secret-in-url@api-m.paypal.com' },
+      /PAYPAL_API_BASE: must not hold credentials/,
+    ],
+    [
+      { PAYPAL_API_BASE: 'https://client-secret-in-url@api-m.paypal.com/' },
+      /PAYPAL_API_BASE: must not hold credentials/,
+    ],
   ]
   it("refuses PayPal's simulator placeholder as the webhook id, saying why", () => {
     expect(() => parseConfig({ PAYPAL_WEBHOOK_ID: 'WEBHOOK_ID' })).toThrow(
