@@ -5,7 +5,7 @@
 import { ConfigError, loadEnv, parseConfig } from './config.ts'
 import { DevModeRefused, prepareDevMode } from './dev/dev-mode.ts'
 import { DEV_PAYPAL_CERT_URL } from './dev/dev-secrets.ts'
-import { createLogger } from './logger.ts'
+import { createLogger, errorText } from './logger.ts'
 import { HandlerLoadError } from './registry/load-handlers.ts'
 import { type StartOptions, startService } from './service.ts'
 
@@ -65,7 +65,8 @@ export async function run(options: { dev: boolean }) {
       fail(err.message, 1)
     }
     log.fatal({ err }, 'start-up failed')
-    fail(`start-up failed: ${(err as Error).message}`, 1)
+    // Without the values a failed query bound (errorText): they could be anything a migration touched.
+    fail(`start-up failed: ${errorText(err)}`, 1)
   }
   if (devBanner) {
     process.stderr.write(
