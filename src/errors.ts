@@ -1,4 +1,5 @@
 import { HTTPException } from 'hono/http-exception'
+import { isDatabaseUnavailable } from './db/unavailable.ts'
 
 /**
  * Errors are values: every failure a request can meet is an AppError with a kind, an HTTP status and a
@@ -62,6 +63,10 @@ export class AppError extends Error {
 
 export const isAppError = (err: unknown): err is AppError => err instanceof AppError
 
+/** The one error for "the database cannot be used just now": 503, so the provider (or operator) retries. */
+export const storageError = (cause: unknown) =>
+  new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
+
 const KIND_BY_STATUS: Record<number, ErrorKind> = {
   400: 'invalid_request',
   401: 'unauthorized',
@@ -74,7 +79,8 @@ const KIND_BY_STATUS: Record<number, ErrorKind> = {
 
 /**
  * Middleware from Hono (csrf, body limits, …) throws HTTPException-like errors with a status; they become
- * AppErrors with a generic message for that status. Anything else is an internal error.
+ * AppErrors with a generic message for that status. A database out of reach is storage_unavailable (503);
+ * anything else is an internal error.
  */
 export function asAppError(err: unknown): AppError {
   if (isAppError(err)) return err
@@ -84,6 +90,8 @@ export function asAppError(err: unknown): AppError {
       cause: err,
     })
   }
+  // A database out of reach is not a bug in the request's path (the admin API's reads meet it, say).
+  if (isDatabaseUnavailable(err)) return storageError(err)
   return new AppError('internal', 'internal error', { cause: err })
 }
 

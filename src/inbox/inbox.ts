@@ -5,7 +5,6 @@
  */
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import type { EventStatus } from '../db/schema.ts'
-import { AppError } from '../errors.ts'
 import type { ProviderName, VerifiedEvent } from '../providers/provider.ts'
 
 export interface Outcome {
@@ -84,10 +83,6 @@ export function deliveriesInFlight() {
     return delivery
   }
 }
-
-/** The one error for "nothing could be committed": 503, so the provider retries. */
-export const storageError = (cause: unknown) =>
-  new AppError('storage_unavailable', 'the event store is unavailable; retry later', { cause })
 
 /**
  * The query-building database handed to maintenance work. Drizzle's builder API is the same for SQLite and

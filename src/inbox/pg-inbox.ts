@@ -9,7 +9,7 @@ import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
 import { rejections } from '../db/pg-schema.ts'
 import type { PostgresDatabase } from '../db/postgres.ts'
-import { AppError, isAppError } from '../errors.ts'
+import { AppError, isAppError, storageError } from '../errors.ts'
 import { waitAtMost } from '../wait-at-most.ts'
 import {
   deliveriesInFlight,
@@ -18,7 +18,6 @@ import {
   type QueryDb,
   SETTLED_STATUSES,
   type StorageInbox,
-  storageError,
 } from './inbox.ts'
 import { lookUpStatus, touchEvent } from './pg-statements.ts'
 import { createPgStore } from './pg-store.ts'

@@ -18,7 +18,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { compileStatement } from '../db/compiled-statement.ts'
 import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
-import { AppError } from '../errors.ts'
+import { AppError, storageError } from '../errors.ts'
 import { waitAtMost } from '../wait-at-most.ts'
 import {
   deliveriesInFlight,
@@ -27,7 +27,6 @@ import {
   type QueryDb,
   SETTLED_STATUSES,
   type StorageInbox,
-  storageError,
 } from './inbox.ts'
 import { type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
 import { revocableClient } from './revocable-client.ts'

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { asAppError } from '../../src/errors.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { effectHandler, startTestService, type TestService } from '../support/test-service.ts'
 
@@ -63,5 +64,31 @@ describe('the database is unavailable', () => {
     }
     expect((await fetch(`${svc.url}/readyz`)).status).toBe(200)
     expect((await postStripe(svc.url, stripeEvent())).status).toBe(200)
+  })
+})
+
+describe('which database errors mean "unavailable, retry later" (503) and which are bugs (500)', () => {
+  const wrapped = (cause: unknown) => Object.assign(new Error('Failed query: select 1'), { cause })
+  it.each([
+    ['a refused connection', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })],
+    [
+      'too many clients (53300), as Drizzle wraps it',
+      wrapped(Object.assign(new Error('sorry'), { code: '53300' })),
+    ],
+    ['an administrator shutdown (57P01)', Object.assign(new Error('terminating'), { code: '57P01' })],
+    ['a lost connection', new Error('Connection terminated unexpectedly')],
+    ['no pooled connection in time', new Error('timeout exceeded when trying to connect')],
+    ['a locked SQLite file', Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })],
+    ['a full disk under SQLite', Object.assign(new Error('disk full'), { code: 'SQLITE_FULL' })],
+  ])('%s is 503', (_, err) => {
+    expect(asAppError(err)).toMatchObject({ kind: 'storage_unavailable', status: 503 })
+  })
+  it.each([
+    ['a syntax error (42601)', wrapped(Object.assign(new Error('syntax error'), { code: '42601' }))],
+    ['a unique violation (23505)', Object.assign(new Error('duplicate key'), { code: '23505' })],
+    ['a SQLite constraint', Object.assign(new Error('constraint'), { code: 'SQLITE_CONSTRAINT_UNIQUE' })],
+    ['a plain bug', new TypeError('x is undefined')],
+  ])('%s stays an internal error (500)', (_, err) => {
+    expect(asAppError(err)).toMatchObject({ kind: 'internal', status: 500 })
   })
 })

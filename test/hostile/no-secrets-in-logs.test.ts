@@ -10,7 +10,7 @@ import { Writable } from 'node:stream'
 import Database from 'better-sqlite3'
 import { DrizzleQueryError } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { storageError } from '../../src/inbox/inbox.ts'
+import { storageError } from '../../src/errors.ts'
 import { createLogger } from '../../src/logger.ts'
 import { describePostgresUrl } from '../../src/storage.ts'
 import {
