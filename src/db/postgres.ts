@@ -4,10 +4,12 @@
  * left to do). Tables live in the connection's current schema (`?options=-c search_path=…` selects another).
  */
 import { fileURLToPath } from 'node:url'
+import { sql } from 'drizzle-orm'
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
 import { migrate } from 'drizzle-orm/node-postgres/migrator'
 import pg from 'pg'
 import type { QueryDb } from '../inbox/inbox.ts'
+import { statusCounts } from './pg-schema.ts'
 import { backfillStatusCounts } from './status-counts.ts'
 import { pgTables } from './tables.ts'
 
@@ -40,6 +42,28 @@ export interface OpenPostgresOptions {
   queryTimeoutMs?: number
 }
 
+/**
+ * Counts the events once if no count is kept yet (backfillStatusCounts), holding off every writer of a count
+ * meanwhile. Instances already running may be taking deliveries, each writing its event and its count row in
+ * one transaction: one committing between the check for counts and the count would be counted twice, or its
+ * count row (shard 0) would fail the start-up with 23505. Under the lock, a count committed before it is
+ * seen, and the events of deliveries not committed yet are not counted here but by their own count row.
+ */
+async function backfillOnce(client: pg.Client): Promise<void> {
+  const db = drizzle(client)
+  const [anyCount] = await db.select({ n: statusCounts.n }).from(statusCounts).limit(1)
+  if (anyCount) return
+  await client.query('BEGIN')
+  try {
+    await db.execute(sql`LOCK TABLE ${statusCounts} IN EXCLUSIVE MODE`)
+    await backfillStatusCounts(db as unknown as QueryDb, pgTables)
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  }
+}
+
 export async function openPostgres(options: OpenPostgresOptions): Promise<PostgresDatabase> {
   const pool = new pg.Pool({
     connectionString: options.url,
@@ -69,7 +93,7 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
       try {
         await migrate(drizzle(client), { migrationsFolder: PG_MIGRATIONS, migrationsSchema: schema })
         // Under the same lock, so instances starting together count an older database once.
-        await backfillStatusCounts(drizzle(client) as unknown as QueryDb, pgTables)
+        await backfillOnce(client)
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
       }
