@@ -22,6 +22,15 @@ import { errorText } from '../logger.ts'
 
 const BATCH = 1000
 
+/** How long a batch first waits for its lock of the events, and at most (see lockAndAdvance). */
+const FIRST_LOCK_WAIT_MS = 50
+const LAST_LOCK_WAIT_MS = 1000
+
+/** 55P03 (lock_not_available): the lock_timeout ran out; also as the cause of Drizzle's "Failed query". */
+const lockTimedOut = (err: unknown): boolean =>
+  (err as { code?: unknown } | null)?.code === '55P03' ||
+  (err instanceof Error && err.cause !== undefined && lockTimedOut(err.cause))
+
 interface Counts {
   events: number
   attempts: number
@@ -52,10 +61,32 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
      * read of the sequence and the setval would be moved back below it, and a number this run inserts
      * must not be one an instance draws later. The lock lets their reads (duplicates) through; their writes
      * wait until `tx` ends.
+     *
+     * The lock is waited for `waitMs` at most (see retryLock): it is granted only once every delivery that
+     * wrote an event has committed, one still in its handlers may take HANDLER_TIMEOUT_MS (several of them
+     * in turn), and every other write of events queues behind the waiting lock meanwhile, on every instance
+     * (each a 503 once past the query timeout).
      */
-    const lockAndAdvance = async (tx: Pick<typeof db, 'execute'>, atLeast: SQL) => {
+    const lockAndAdvance = async (tx: Pick<typeof db, 'execute'>, atLeast: SQL, waitMs: number) => {
+      await tx.execute(sql.raw(`SET LOCAL lock_timeout = ${waitMs}`))
       await tx.execute(sql`LOCK TABLE ${pgSchema.events} IN EXCLUSIVE MODE`)
+      await tx.execute(sql.raw('SET LOCAL lock_timeout = 0'))
       await tx.execute(sql`SELECT setval(${sequence}, greatest(nextval(${sequence}), ${atLeast}))`)
+    }
+    /**
+     * Runs `attempt` (a transaction that begins with lockAndAdvance) again each time its lock was not had in
+     * time, after letting the deliveries queued behind it through, and waiting longer each time (up to a second).
+     */
+    const retryLock = async <T>(attempt: (waitMs: number) => Promise<T>): Promise<T> => {
+      for (let waitMs = FIRST_LOCK_WAIT_MS; ; waitMs = Math.min(2 * waitMs, LAST_LOCK_WAIT_MS)) {
+        try {
+          return await attempt(waitMs)
+        } catch (err) {
+          if (!lockTimedOut(err)) throw err
+          if (waitMs === LAST_LOCK_WAIT_MS) log('waiting for deliveries in progress on the target to commit')
+          await new Promise((resolve) => setTimeout(resolve, waitMs / 2))
+        }
+      }
     }
     let after = 0
     for (;;) {
@@ -72,77 +103,81 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
         .all(...seqs) as Array<Record<string, unknown>>
       // A batch's events and their attempt logs in one transaction: a run stopped between the two would
       // leave events that a second run skips as already there, and their attempt logs would never be copied.
-      const done = await db.transaction(async (tx) => {
-        const { events } = pgSchema
-        const values = rows.map((r) => ({
-          seq: r.seq as number,
-          provider: r.provider as string,
-          eventId: r.event_id as string,
-          type: r.type as string,
-          status: r.status as 'processed',
-          attempts: r.attempts as number,
-          payload: r.payload as string | null,
-          receivedAt: date(r.received_at as number) as Date,
-          processedAt: date(r.processed_at as number | null),
-          occurredAt: date(r.occurred_at as number | null),
-          lastError: r.last_error as string | null,
-          handlers: r.handlers as string | null,
-          duplicates: r.duplicates as number,
-          lastSeenAt: date(r.last_seen_at as number | null),
-        }))
-        await lockAndAdvance(tx, sql`${Math.max(...values.map((v) => v.seq))}::bigint`)
-        const returned = { seq: events.seq, provider: events.provider, eventId: events.eventId }
-        const inserted = await tx.insert(events).values(values).onConflictDoNothing().returning(returned)
-        /** The copied events' sequence numbers in the target, by their number in the file. */
-        const copiedAs = new Map(inserted.map((i) => [i.seq, i.seq]))
-        // A row is skipped when its event is already there, or when its arrival number is taken by another
-        // event (the target took deliveries of its own after an earlier run): such an event is copied under a
-        // new number, after every stored one, or its retries would run its handlers again.
-        const key = (e: { provider: string; eventId: string }) => `${e.provider}\u0000${e.eventId}`
-        const skipped = values.filter((v) => !copiedAs.has(v.seq))
-        if (skipped.length > 0) {
-          const present = await tx
-            .select({ provider: events.provider, eventId: events.eventId })
-            .from(events)
-            .where(
-              inArray(
-                events.eventId,
-                skipped.map((v) => v.eventId),
-              ),
-            )
-          const there = new Set(present.map(key))
-          const lacking = skipped.filter((v) => !there.has(key(v)))
-          if (lacking.length > 0) {
-            await tx.execute(
-              sql`SELECT setval(${sequence}, greatest(nextval(${sequence}), (SELECT max(seq) FROM ${events})))`,
-            )
-            const renumbered = await tx
-              .insert(events)
-              .values(lacking.map(({ seq: _seq, ...event }) => event))
-              .returning(returned)
-            const fileSeq = new Map(lacking.map((v) => [key(v), v.seq]))
-            for (const r of renumbered) copiedAs.set(fileSeq.get(key(r)) as number, r.seq)
-          }
-        }
-        const attemptRows = attempts
-          .filter((a) => copiedAs.has(a.event_seq as number))
-          .map((a) => ({
-            eventSeq: copiedAs.get(a.event_seq as number) as number,
-            at: new Date(a.at as number),
-            outcome: a.outcome as 'processed',
-            durationMs: a.duration_ms as number,
-            error: a.error as string | null,
-            trigger: a.trigger as string,
+      const done = await retryLock((waitMs) =>
+        db.transaction(async (tx) => {
+          const { events } = pgSchema
+          const values = rows.map((r) => ({
+            seq: r.seq as number,
+            provider: r.provider as string,
+            eventId: r.event_id as string,
+            type: r.type as string,
+            status: r.status as 'processed',
+            attempts: r.attempts as number,
+            payload: r.payload as string | null,
+            receivedAt: date(r.received_at as number) as Date,
+            processedAt: date(r.processed_at as number | null),
+            occurredAt: date(r.occurred_at as number | null),
+            lastError: r.last_error as string | null,
+            handlers: r.handlers as string | null,
+            duplicates: r.duplicates as number,
+            lastSeenAt: date(r.last_seen_at as number | null),
           }))
-        if (attemptRows.length > 0) await tx.insert(pgSchema.attempts).values(attemptRows)
-        return { events: copiedAs.size, attempts: attemptRows.length }
-      })
+          await lockAndAdvance(tx, sql`${Math.max(...values.map((v) => v.seq))}::bigint`, waitMs)
+          const returned = { seq: events.seq, provider: events.provider, eventId: events.eventId }
+          const inserted = await tx.insert(events).values(values).onConflictDoNothing().returning(returned)
+          /** The copied events' sequence numbers in the target, by their number in the file. */
+          const copiedAs = new Map(inserted.map((i) => [i.seq, i.seq]))
+          // A row is skipped when its event is already there, or when its arrival number is taken by another
+          // event (the target took deliveries of its own after an earlier run): such an event is copied under a
+          // new number, after every stored one, or its retries would run its handlers again.
+          const key = (e: { provider: string; eventId: string }) => `${e.provider}\u0000${e.eventId}`
+          const skipped = values.filter((v) => !copiedAs.has(v.seq))
+          if (skipped.length > 0) {
+            const present = await tx
+              .select({ provider: events.provider, eventId: events.eventId })
+              .from(events)
+              .where(
+                inArray(
+                  events.eventId,
+                  skipped.map((v) => v.eventId),
+                ),
+              )
+            const there = new Set(present.map(key))
+            const lacking = skipped.filter((v) => !there.has(key(v)))
+            if (lacking.length > 0) {
+              await tx.execute(
+                sql`SELECT setval(${sequence}, greatest(nextval(${sequence}), (SELECT max(seq) FROM ${events})))`,
+              )
+              const renumbered = await tx
+                .insert(events)
+                .values(lacking.map(({ seq: _seq, ...event }) => event))
+                .returning(returned)
+              const fileSeq = new Map(lacking.map((v) => [key(v), v.seq]))
+              for (const r of renumbered) copiedAs.set(fileSeq.get(key(r)) as number, r.seq)
+            }
+          }
+          const attemptRows = attempts
+            .filter((a) => copiedAs.has(a.event_seq as number))
+            .map((a) => ({
+              eventSeq: copiedAs.get(a.event_seq as number) as number,
+              at: new Date(a.at as number),
+              outcome: a.outcome as 'processed',
+              durationMs: a.duration_ms as number,
+              error: a.error as string | null,
+              trigger: a.trigger as string,
+            }))
+          if (attemptRows.length > 0) await tx.insert(pgSchema.attempts).values(attemptRows)
+          return { events: copiedAs.size, attempts: attemptRows.length }
+        }),
+      )
       copied.events += done.events
       copied.attempts += done.attempts
       log(`copied events up to #${after}`)
     }
     // New events must continue after the copied arrival sequence.
-    await db.transaction((tx) => lockAndAdvance(tx, sql`(SELECT max(seq) FROM ${pgSchema.events})`))
+    await retryLock((waitMs) =>
+      db.transaction((tx) => lockAndAdvance(tx, sql`(SELECT max(seq) FROM ${pgSchema.events})`, waitMs)),
+    )
 
     // Recount rather than copy: the target may already hold counts from an earlier, interrupted run. The lock
     // holds off instances moving a count meanwhile (they wait before their commit); those that moved one

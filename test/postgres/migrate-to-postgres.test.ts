@@ -3,7 +3,7 @@ import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openPostgres } from '../../src/db/postgres.ts'
 import { createPgInbox } from '../../src/inbox/pg-inbox.ts'
-import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
+import { createHandlerRegistry, type LoadedHandler } from '../../src/registry/handler-registry.ts'
 import { migrateToPostgres } from '../../src/tools/migrate-to-postgres.ts'
 import { adminGet } from '../support/admin-client.ts'
 import { freshSchema, type PgSchema, pgEffectHandler, postgresAvailable } from '../support/postgres.ts'
@@ -235,6 +235,83 @@ export default {
         { status: 'processed', n: '20' },
       ])
     } finally {
+      await inbox.close()
+      await database.close()
+      await sqlite.dispose()
+      await target.drop()
+    }
+  })
+
+  it('run while a delivery on the target is in its handlers, it does not hold up the deliveries of other events', async () => {
+    const sqlite = await startTestService({ handlers: { 'effect.ts': effectHandler() } })
+    for (let i = 0; i < 3; i++) await postStripe(sqlite.url, stripeEvent())
+    await sqlite.close()
+    const target = await freshSchema()
+    const database = await openPostgres({ url: target.url, poolSize: 4 })
+    let entered: () => void = () => {}
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve
+    })
+    let release: () => void = () => {}
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const slow = {
+      name: 'slow',
+      file: 'inline',
+      provider: 'stripe',
+      events: ['slow'],
+      async handle() {
+        entered()
+        await released
+      },
+    }
+    const inbox = createPgInbox({
+      database,
+      registry: createHandlerRegistry([slow as unknown as LoadedHandler]),
+      log: pino({ level: 'silent' }),
+      handlerTimeoutMs: 30_000,
+      maxAttempts: 3,
+    })
+    try {
+      // A delivery whose handler takes its time (up to HANDLER_TIMEOUT_MS, several of them in turn) holds
+      // its event's row, and the events table against a lock of it, until it commits.
+      const inFlight = inbox.receive(
+        { provider: 'stripe', id: 'evt_slow', type: 'slow', payload: {} },
+        new Date(),
+      )
+      await inHandler
+      const migrating = migrateToPostgres(sqlite.dbPath, target.url, () => {})
+      migrating.catch(() => {})
+      for (let i = 0; ; i++) {
+        const locking = await target.query(
+          "SELECT 1 FROM pg_stat_activity WHERE query ILIKE 'LOCK TABLE \"hookinbox_events\"%' AND state = 'active'",
+        )
+        if (locking.length > 0) break
+        if (i > 500) throw new Error('the migration never tried to lock the events')
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      // Another event meanwhile: it is not held up for as long as that handler runs (a 503 past the query
+      // timeout), only for a moment.
+      const started = Date.now()
+      const other = await Promise.race([
+        inbox.receive({ provider: 'stripe', id: 'evt_other', type: 'other', payload: {} }, new Date()),
+        new Promise<'held up'>((r) => setTimeout(() => r('held up'), 5000)),
+      ])
+      const waited = Date.now() - started
+      release()
+      expect(other).toMatchObject({ status: 'ignored' })
+      expect(waited).toBeLessThan(2000)
+      expect((await inFlight).status).toBe('processed')
+      expect(await migrating).toMatchObject({ events: 3 })
+      expect(
+        await target.query('SELECT status, count(*)::int AS n FROM hookinbox_events GROUP BY 1 ORDER BY 1'),
+      ).toEqual([
+        { status: 'ignored', n: 1 },
+        { status: 'processed', n: 4 },
+      ])
+    } finally {
+      release()
       await inbox.close()
       await database.close()
       await sqlite.dispose()
