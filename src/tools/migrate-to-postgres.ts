@@ -7,7 +7,8 @@
  * PayPal certificates and rejection counts in batches. Rows already present are skipped, so it can
  * run again after an interruption, or after the target took deliveries of its own (an event whose arrival
  * number is taken there is copied under a new one); PostgreSQL instances may be running meanwhile. Stop the
- * SQLite service first: events arriving there during the copy would be missed.
+ * SQLite service first: events arriving there during the copy would be missed. Send the providers to
+ * PostgreSQL only after the copy: an event not copied yet is new there, and its handlers would run again.
  * Your own tables (handlers/_schema.ts) are yours to copy; see the README.
  */
 import { parseArgs } from 'node:util'
