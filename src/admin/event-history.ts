@@ -3,7 +3,8 @@
  * Paging is keyset on the arrival sequence (newest first, no OFFSET): events that arrive while an operator
  * pages get higher sequence numbers than every page already read, so each event is listed exactly once.
  */
-import { and, asc, desc, eq, gt, gte, lt, or, type SQL, type SQLWrapper, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, is, lt, or, type SQL, type SQLWrapper, sql } from 'drizzle-orm'
+import { PgTable } from 'drizzle-orm/pg-core'
 import type { EventStatus } from '../db/schema.ts'
 import { sqliteTables, type Tables } from '../db/tables.ts'
 import type { QueryDb } from '../inbox/inbox.ts'
@@ -122,12 +123,14 @@ export function filterConditions(filter: EventFilter, events: Tables['events'], 
   if (filter.until) conds.push(lt(events.receivedAt, filter.until))
   if (filter.q) {
     const q = filter.q
-    // The range is what an index serves; the second test makes it exact. In a linguistic collation (a
-    // PostgreSQL database created with en_US or ICU, say) the range also holds ids differing in case or
-    // accents, while equality stays exact. Lengths in code points, as both databases count characters.
-    const chars = [...q].length
+    // The range is what an index serves. In SQLite (binary collation) it holds exactly the strings that start
+    // with q; in a PostgreSQL database created with a linguistic collation (en_US, ICU) it also holds those
+    // that differ in case or accents, which PostgreSQL's starts-with operator then drops. Not substr() = q:
+    // the planner guesses that keeps 0.5 % of rows and, for a broad prefix, sorts every match instead of
+    // walking the newest first (0.2 → 13 ms on 300,000 rows).
+    const postgres = is(events, PgTable)
     const startsWith = (column: SQLWrapper) =>
-      and(gte(column, q), lt(column, prefixEnd(q)), sql`substr(${column}, 1, ${chars}) = ${q}`)
+      and(gte(column, q), lt(column, prefixEnd(q)), postgres ? sql`${column} ^@ ${q}` : undefined)
     conds.push(or(startsWith(events.eventId), startsWith(events.type)) as SQL)
   }
   return conds

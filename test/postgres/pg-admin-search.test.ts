@@ -4,7 +4,7 @@
  * also list ids that differ only in case; here the columns are given such a collation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createEventHistory } from '../../src/admin/event-history.ts'
+import { createEventHistory, listQuery } from '../../src/admin/event-history.ts'
 import { openPostgres, type PostgresDatabase } from '../../src/db/postgres.ts'
 import { pgTables } from '../../src/db/tables.ts'
 import type { QueryDb } from '../../src/inbox/inbox.ts'
@@ -60,5 +60,20 @@ describe.skipIf(!postgresAvailable)('admin search on a database with a linguisti
     expect(await ids('evt_ab')).toEqual(['evt_abc1', 'evt_abd5'])
     expect(await ids('charge.')).toEqual(['evt_abc1', 'evt_abd5'])
     expect(await ids('Charge.')).toEqual(['EVT_abc2'])
+  })
+
+  it('walks the newest events first for a broad prefix, rather than sorting every match', async () => {
+    // 100,000 events, one in sixteen of them with ids starting evt_a, with the planner's statistics of them.
+    await schema.query(
+      `INSERT INTO hookinbox_events (provider, event_id, type, status, attempts, received_at)
+       SELECT 'stripe', 'evt_' || md5(i::text), 'invoice.paid', 'processed', 1, now() FROM generate_series(1, 100000) i`,
+    )
+    await schema.query('ANALYZE hookinbox_events')
+    const db = database.db as unknown as QueryDb
+    const { sql, params } = listQuery(db, { q: 'evt_a', limit: 50 }, pgTables).toSQL()
+    const plan = await schema.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)
+    const text = plan.map((row) => row['QUERY PLAN']).join('\n')
+    expect(text).toMatch(/Index Scan Backward/)
+    expect(text).not.toMatch(/Sort/)
   })
 })
