@@ -14,10 +14,14 @@ import { inboxOn } from './pruning.ts'
 describe.skipIf(!postgresAvailable)('admin search on a database with a linguistic collation', () => {
   let schema: PgSchema
   let database: PostgresDatabase
+  /** This PostgreSQL was built with ICU (the linguistic collation used here). */
+  let icu = false
 
   beforeAll(async () => {
     schema = await freshSchema('search')
     database = await openPostgres({ url: schema.url, poolSize: 2 })
+    icu = (await schema.query("SELECT 1 FROM pg_collation WHERE collname = 'en-US-x-icu'")).length > 0
+    if (!icu) return
     await schema.query(
       'ALTER TABLE hookinbox_events ALTER COLUMN event_id TYPE text COLLATE "en-US-x-icu", ALTER COLUMN type TYPE text COLLATE "en-US-x-icu"',
     )
@@ -27,7 +31,11 @@ describe.skipIf(!postgresAvailable)('admin search on a database with a linguisti
     await schema?.drop()
   })
 
-  it('lists the ids and types that start with q, in that case only', async () => {
+  it('lists the ids and types that start with q, in that case only', async (ctx) => {
+    if (!icu) {
+      console.warn('admin search collation test skipped: this PostgreSQL has no ICU collation en-US-x-icu')
+      ctx.skip()
+    }
     const inbox = inboxOn(database)
     try {
       for (const [id, type] of [

@@ -117,7 +117,10 @@ describe.skipIf(!postgresAvailable)(
 
     beforeAll(async () => {
       schema = await freshSchema('prune')
-      database = await openPostgres({ url: schema.url, poolSize: 3 })
+      // Named, so that the wait looked for below is this test's and not another test file's running meanwhile.
+      const url = new URL(schema.url)
+      url.searchParams.set('application_name', schema.name)
+      database = await openPostgres({ url: url.toString(), poolSize: 3 })
     })
     afterAll(async () => {
       await database?.close()
@@ -175,7 +178,8 @@ describe.skipIf(!postgresAvailable)(
         const pass = pruner.prune(new Date(today))
         for (let i = 0; ; i++) {
           const waiting = await schema.query(
-            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE 'delete from \"hookinbox_events\"%'",
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE 'delete from \"hookinbox_events\"%'",
+            [schema.name],
           )
           if (waiting.length > 0) break
           if (i > 500) throw new Error('retention never waited for the replay')
