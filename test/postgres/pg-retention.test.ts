@@ -7,9 +7,10 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openPostgres, type PostgresDatabase } from '../../src/db/postgres.ts'
 import { createPgInbox } from '../../src/inbox/pg-inbox.ts'
-import { createHandlerRegistry, type LoadedHandler } from '../../src/registry/handler-registry.ts'
+import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
 import { freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
 import { inboxOn, prunerOn } from './pruning.ts'
+import { gatedHandler } from './stuck-handler.ts'
 
 const DAY = 86_400_000
 
@@ -129,29 +130,11 @@ describe.skipIf(!postgresAvailable)(
 
     it('leaves no attempt log behind its deleted event (nor one left behind before)', async () => {
       const today = Date.now()
-      let mode: 'fail' | 'wait' = 'fail'
-      let entered: () => void = () => {}
-      const inHandler = new Promise<void>((resolve) => {
-        entered = resolve
-      })
-      let release: () => void = () => {}
-      const released = new Promise<void>((resolve) => {
-        release = resolve
-      })
-      const gated = {
-        name: 'gated',
-        file: 'inline',
-        provider: 'stripe',
-        events: ['gated'],
-        async handle() {
-          if (mode === 'fail') throw new Error('not yet')
-          entered()
-          await released
-        },
-      }
+      const gate = gatedHandler('gated')
+      gate.failing = true
       const inbox = createPgInbox({
         database,
-        registry: createHandlerRegistry([gated as unknown as LoadedHandler]),
+        registry: createHandlerRegistry([gate.handler]),
         log: pino({ level: 'silent' }),
         handlerTimeoutMs: 10_000,
         maxAttempts: 3,
@@ -172,9 +155,9 @@ describe.skipIf(!postgresAvailable)(
         expect(first.status).toBe('failed')
 
         // The replay holds the event's row from its look-up to its commit; retention's delete waits for it.
-        mode = 'wait'
+        gate.failing = false
         const replay = inbox.replay('stripe', 'evt_late')
-        await inHandler
+        await gate.inHandler
         const pass = pruner.prune(new Date(today))
         for (let i = 0; ; i++) {
           const waiting = await schema.query(
@@ -185,7 +168,7 @@ describe.skipIf(!postgresAvailable)(
           if (i > 500) throw new Error('retention never waited for the replay')
           await new Promise((r) => setTimeout(r, 10))
         }
-        release()
+        gate.release()
         expect((await replay).status).toBe('processed')
         expect((await pass).eventsDeleted).toBe(1)
 
@@ -193,7 +176,7 @@ describe.skipIf(!postgresAvailable)(
         // The replay's attempt log was written after the pass had started; it goes with its event all the same.
         expect(await schema.query('SELECT event_seq, trigger FROM hookinbox_attempts')).toEqual([])
       } finally {
-        release()
+        gate.release()
         await inbox.close()
       }
     })

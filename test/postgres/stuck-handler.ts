@@ -1,7 +1,7 @@
 /**
  * A PostgreSQL inbox whose one handler (events of type `stuck`) sits in `pg_sleep(seconds)` far past its
  * 200 ms timeout, and the queries to see and end such sleeps: shared by the tests of the handler timeout's
- * query cancel.
+ * query cancel; and a handler held at a gate the test opens (gatedHandler).
  */
 import { sql } from 'drizzle-orm'
 import pino from 'pino'
@@ -52,3 +52,36 @@ export const endSleeps = (schema: PgSchema | undefined, seconds: number) =>
   schema?.query(
     `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(${seconds})%' AND pid <> pg_backend_pid()`,
   )
+
+/**
+ * An inline handler of Stripe events of `type` that, once entered, waits until the test releases it: a
+ * delivery (or replay) held inside its transaction, its event's row locked. While `failing` is set it throws
+ * instead, to leave a failed event behind.
+ */
+export function gatedHandler(type: string) {
+  let entered: () => void = () => {}
+  let open: () => void = () => {}
+  const released = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  const gate = {
+    failing: false,
+    /** Resolves once the handler has been entered (and not failed). */
+    inHandler: new Promise<void>((resolve) => {
+      entered = resolve
+    }),
+    release: () => open(),
+    handler: {
+      name: type,
+      file: 'inline',
+      provider: 'stripe',
+      events: [type],
+      async handle() {
+        if (gate.failing) throw new Error('not yet')
+        entered()
+        await released
+      },
+    } as unknown as LoadedHandler,
+  }
+  return gate
+}
