@@ -3,6 +3,7 @@
  * query that is wrong: the first is answered 503 (retry later), the second is a 500 and a bug to look at.
  * Drizzle wraps a driver's error as the `cause` of its own, so causes are followed.
  */
+import { inErrorChain } from './error-chain.ts'
 
 /** Node's codes for a connection that could not be made or was lost. */
 const CONNECTION_CODES = new Set([
@@ -30,12 +31,11 @@ const SQLITE_UNAVAILABLE = /^SQLITE_(?:BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM)/
 const PG_CLIENT_MESSAGES =
   /^(?:Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error)/
 
-export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
-  if (depth > 8 || typeof err !== 'object' || err === null) return false
-  const { code, message, cause } = err as { code?: unknown; message?: unknown; cause?: unknown }
-  if (typeof code === 'string') {
-    if (CONNECTION_CODES.has(code) || PG_UNAVAILABLE.test(code) || SQLITE_UNAVAILABLE.test(code)) return true
-  }
-  if (typeof message === 'string' && PG_CLIENT_MESSAGES.test(message)) return true
-  return isDatabaseUnavailable(cause, depth + 1)
-}
+export const isDatabaseUnavailable = (err: unknown): boolean =>
+  inErrorChain(
+    err,
+    ({ code, message }) =>
+      (typeof code === 'string' &&
+        (CONNECTION_CODES.has(code) || PG_UNAVAILABLE.test(code) || SQLITE_UNAVAILABLE.test(code))) ||
+      (typeof message === 'string' && PG_CLIENT_MESSAGES.test(message)),
+  )

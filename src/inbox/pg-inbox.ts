@@ -7,6 +7,7 @@ import net from 'node:net'
 import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
+import { inErrorChain } from '../db/error-chain.ts'
 import { rejections } from '../db/pg-schema.ts'
 import type { PostgresDatabase } from '../db/postgres.ts'
 import { AppError, isAppError, storageError } from '../errors.ts'
@@ -36,7 +37,7 @@ const RETRYABLE = new Set(['40001', '40P01'])
  * Drizzle's "Failed query" (handlers' ctx.tx, maintenance tasks, the transmission binding).
  */
 const isQueryTimeout = (err: unknown): boolean =>
-  err instanceof Error && (err.message === 'Query read timeout' || isQueryTimeout(err.cause))
+  inErrorChain(err, ({ message }) => message === 'Query read timeout')
 
 /** PostgreSQL's CancelRequest code, where a startup packet has its protocol version. */
 const CANCEL_REQUEST_CODE = 80877102

@@ -14,6 +14,7 @@
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
 import { inArray, type SQL, sql } from 'drizzle-orm'
+import { inErrorChain } from '../db/error-chain.ts'
 import * as pgSchema from '../db/pg-schema.ts'
 import { openPostgres } from '../db/postgres.ts'
 import { backfillStatusCounts } from '../db/status-counts.ts'
@@ -28,9 +29,7 @@ const FIRST_LOCK_WAIT_MS = 50
 const LAST_LOCK_WAIT_MS = 1000
 
 /** 55P03 (lock_not_available): the lock_timeout ran out; also as the cause of Drizzle's "Failed query". */
-const lockTimedOut = (err: unknown): boolean =>
-  (err as { code?: unknown } | null)?.code === '55P03' ||
-  (err instanceof Error && err.cause !== undefined && lockTimedOut(err.cause))
+const lockTimedOut = (err: unknown): boolean => inErrorChain(err, ({ code }) => code === '55P03')
 
 interface Counts {
   events: number
