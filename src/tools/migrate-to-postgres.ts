@@ -71,8 +71,11 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
       await tx.execute(sql.raw(`SET LOCAL lock_timeout = ${waitMs}`))
       await tx.execute(sql`LOCK TABLE ${pgSchema.events} IN EXCLUSIVE MODE`)
       await tx.execute(sql.raw('SET LOCAL lock_timeout = 0'))
-      await tx.execute(sql`SELECT setval(${sequence}, greatest(nextval(${sequence}), ${atLeast}))`)
+      await advance(tx, atLeast)
     }
+    /** Moves the arrival sequence up to `atLeast`, never back; safe only under lockAndAdvance's lock. */
+    const advance = (tx: Pick<typeof db, 'execute'>, atLeast: SQL) =>
+      tx.execute(sql`SELECT setval(${sequence}, greatest(nextval(${sequence}), ${atLeast}))`)
     /**
      * Runs `attempt` (a transaction that begins with lockAndAdvance) again each time its lock was not had in
      * time, after letting the deliveries queued behind it through, and waiting longer each time (up to a second).
@@ -101,28 +104,28 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
           `SELECT * FROM hookinbox_attempts WHERE event_seq IN (${seqs.map(() => '?').join(',')}) ORDER BY id`,
         )
         .all(...seqs) as Array<Record<string, unknown>>
+      const values = rows.map((r) => ({
+        seq: r.seq as number,
+        provider: r.provider as string,
+        eventId: r.event_id as string,
+        type: r.type as string,
+        status: r.status as 'processed',
+        attempts: r.attempts as number,
+        payload: r.payload as string | null,
+        receivedAt: date(r.received_at as number) as Date,
+        processedAt: date(r.processed_at as number | null),
+        occurredAt: date(r.occurred_at as number | null),
+        lastError: r.last_error as string | null,
+        handlers: r.handlers as string | null,
+        duplicates: r.duplicates as number,
+        lastSeenAt: date(r.last_seen_at as number | null),
+      }))
       // A batch's events and their attempt logs in one transaction: a run stopped between the two would
       // leave events that a second run skips as already there, and their attempt logs would never be copied.
       const done = await retryLock((waitMs) =>
         db.transaction(async (tx) => {
           const { events } = pgSchema
-          const values = rows.map((r) => ({
-            seq: r.seq as number,
-            provider: r.provider as string,
-            eventId: r.event_id as string,
-            type: r.type as string,
-            status: r.status as 'processed',
-            attempts: r.attempts as number,
-            payload: r.payload as string | null,
-            receivedAt: date(r.received_at as number) as Date,
-            processedAt: date(r.processed_at as number | null),
-            occurredAt: date(r.occurred_at as number | null),
-            lastError: r.last_error as string | null,
-            handlers: r.handlers as string | null,
-            duplicates: r.duplicates as number,
-            lastSeenAt: date(r.last_seen_at as number | null),
-          }))
-          await lockAndAdvance(tx, sql`${Math.max(...values.map((v) => v.seq))}::bigint`, waitMs)
+          await lockAndAdvance(tx, sql`${after}::bigint`, waitMs)
           const returned = { seq: events.seq, provider: events.provider, eventId: events.eventId }
           const inserted = await tx.insert(events).values(values).onConflictDoNothing().returning(returned)
           /** The copied events' sequence numbers in the target, by their number in the file. */
@@ -145,9 +148,7 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
             const there = new Set(present.map(key))
             const lacking = skipped.filter((v) => !there.has(key(v)))
             if (lacking.length > 0) {
-              await tx.execute(
-                sql`SELECT setval(${sequence}, greatest(nextval(${sequence}), (SELECT max(seq) FROM ${events})))`,
-              )
+              await advance(tx, sql`(SELECT max(seq) FROM ${events})`)
               const renumbered = await tx
                 .insert(events)
                 .values(lacking.map(({ seq: _seq, ...event }) => event))
