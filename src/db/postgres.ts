@@ -43,25 +43,25 @@ export interface OpenPostgresOptions {
 }
 
 /**
- * Counts the events once if no count is kept yet (backfillStatusCounts), holding off every writer of a count
- * meanwhile. Instances already running may be taking deliveries, each writing its event and its count row in
- * one transaction: one committing between the check for counts and the count would be counted twice, or its
- * count row (shard 0) would fail the start-up with 23505. Under the lock, a count committed before it is
- * seen, and the events of deliveries not committed yet are not counted here but by their own count row.
+ * Counts the events into the status counts inside `tx`, holding off every writer of a count meanwhile
+ * (`startOver`: the counts kept so far are dropped first; otherwise they are counted only if none is kept
+ * yet). Instances already running may be taking deliveries, each writing its event and its count row in one
+ * transaction: one committing between a look at the counts and the count would be counted twice, or its count
+ * row (shard 0) would fail with 23505. Under the lock, a count committed before it is seen, and the events of
+ * deliveries not committed yet are not counted here but by their own count row.
  */
+export async function countEventsUnderLock(tx: NodePgDatabase, startOver: boolean): Promise<void> {
+  await tx.execute(sql`LOCK TABLE ${statusCounts} IN EXCLUSIVE MODE`)
+  if (startOver) await tx.delete(statusCounts)
+  await backfillStatusCounts(tx as unknown as QueryDb, pgTables)
+}
+
+/** Counts the events once if no count is kept yet (a database from before the counts). */
 async function backfillOnce(client: pg.Client): Promise<void> {
   const db = drizzle(client)
   const [anyCount] = await db.select({ n: statusCounts.n }).from(statusCounts).limit(1)
   if (anyCount) return
-  await client.query('BEGIN')
-  try {
-    await db.execute(sql`LOCK TABLE ${statusCounts} IN EXCLUSIVE MODE`)
-    await backfillStatusCounts(db as unknown as QueryDb, pgTables)
-    await client.query('COMMIT')
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  }
+  await db.transaction((tx) => countEventsUnderLock(tx, false))
 }
 
 export async function openPostgres(options: OpenPostgresOptions): Promise<PostgresDatabase> {

@@ -16,10 +16,7 @@ import Database from 'better-sqlite3'
 import { inArray, type SQL, sql } from 'drizzle-orm'
 import { inErrorChain } from '../db/error-chain.ts'
 import * as pgSchema from '../db/pg-schema.ts'
-import { openPostgres } from '../db/postgres.ts'
-import { backfillStatusCounts } from '../db/status-counts.ts'
-import { pgTables } from '../db/tables.ts'
-import type { QueryDb } from '../inbox/inbox.ts'
+import { countEventsUnderLock, openPostgres } from '../db/postgres.ts'
 import { errorText } from '../logger.ts'
 
 const BATCH = 1000
@@ -183,11 +180,7 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
     // Recount rather than copy: the target may already hold counts from an earlier, interrupted run. The lock
     // holds off instances moving a count meanwhile (they wait before their commit); those that moved one
     // before it are waited for, so each of their events is in the recount exactly once.
-    await db.transaction(async (tx) => {
-      await tx.execute(sql`LOCK TABLE ${pgSchema.statusCounts} IN EXCLUSIVE MODE`)
-      await tx.delete(pgSchema.statusCounts)
-      await backfillStatusCounts(tx as unknown as QueryDb, pgTables)
-    })
+    await db.transaction((tx) => countEventsUnderLock(tx, true))
 
     /**
      * Reads `table` in batches by rowid and hands each batch to `copy`, which answers how many rows it
