@@ -22,7 +22,8 @@ const WEBHOOK_ID = '1JE4291016473214C'
 const RAW = `{"id":"WH-API-1","event_version":"1.0","create_time":"2024-05-12T18:13:13Z","event_type":"CHECKOUT.ORDER.APPROVED","resource":{"amount":1.0,"links":[],"meta":{}, "note":"caf\\u00e9 \u00e9 \\/"}}`
 const CERT_URL = 'https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77'
 
-type VerifyAnswer = { status: number; body: string } | 'hang'
+type Answer = { status: number; body: string; headers?: Record<string, string> }
+type VerifyAnswer = Answer | 'hang'
 
 interface FakePaypal {
   baseUrl: string
@@ -33,7 +34,7 @@ interface FakePaypal {
   expectedEvent: string
   /** Every webhook_event text received. */
   events: string[]
-  tokenAnswer: { status: number; body: string }
+  tokenAnswer: Answer
   /** Problems the fake found in requests it received; must stay empty. */
   problems: string[]
   close(): Promise<void>
@@ -62,8 +63,8 @@ async function startFakePaypal(): Promise<FakePaypal> {
 
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req)
-    const reply = (status: number, json: string) =>
-      res.writeHead(status, { 'content-type': 'application/json' }).end(json)
+    const reply = (status: number, json: string, headers: Record<string, string> = {}) =>
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(json)
 
     if (req.method === 'POST' && req.url === '/v1/oauth2/token') {
       fake.tokenCalls += 1
@@ -72,7 +73,8 @@ async function startFakePaypal(): Promise<FakePaypal> {
       if (!String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')) {
         fake.problems.push('token: content-type')
       }
-      if (fake.tokenAnswer.status !== 200) return reply(fake.tokenAnswer.status, fake.tokenAnswer.body)
+      const { status, body: answerBody, headers } = fake.tokenAnswer
+      if (status !== 200) return reply(status, answerBody, headers)
       tokenNumber += 1
       const token = `A21AA-token-${tokenNumber}`
       validTokens.add(token)
@@ -102,7 +104,7 @@ async function startFakePaypal(): Promise<FakePaypal> {
       }
       const answer = fake.verifyAnswers.shift() ?? { status: 200, body: '{"verification_status":"SUCCESS"}' }
       if (answer === 'hang') return
-      return reply(answer.status, answer.body)
+      return reply(answer.status, answer.body, answer.headers)
     }
     reply(404, '{}')
   })
@@ -116,6 +118,25 @@ async function startFakePaypal(): Promise<FakePaypal> {
         server.close(() => resolve())
       }),
   })
+}
+
+/** A server a redirect could point to; it records every request that reaches it. */
+async function startRecorder() {
+  const received: string[] = []
+  const server = createServer(async (req, res) => {
+    received.push(`${req.method} ${req.url} ${await readBody(req)}`)
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"verification_status":"SUCCESS"}')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
 }
 
 let paypal: FakePaypal
@@ -258,6 +279,33 @@ describe('PayPal API mode', () => {
     )
     paypal.tokenAnswer = { status: 200, body: '' }
   })
+
+  it.each([307, 308, 302])(
+    'a %i from the API is a 503 and is not followed: neither the payload nor the grant goes elsewhere',
+    async (status) => {
+      const elsewhere = await startRecorder()
+      try {
+        paypal.verifyAnswers.push({ status, body: '', headers: { location: `${elsewhere.url}/verify` } })
+        await expectAppError(
+          apiProvider().verify(apiDelivery()),
+          'verification_unavailable',
+          'paypal_api_unavailable',
+        )
+        paypal.tokenAnswer = { status, body: '', headers: { location: `${elsewhere.url}/token` } }
+        await expectAppError(
+          apiProvider().verify(apiDelivery()),
+          'verification_unavailable',
+          'paypal_token_failed',
+        )
+        paypal.tokenAnswer = { status: 200, body: '' }
+        expect(elsewhere.received).toEqual([])
+        // The fake did answer with the redirects: the first verification reached it with a token.
+        expect(paypal.verifyCalls).toBe(1)
+      } finally {
+        await elsewhere.close()
+      }
+    },
+  )
 
   it('a body that is not one JSON object is refused (400) without calling PayPal', async () => {
     const bodies = [

@@ -29,6 +29,9 @@ export function createApiVerifier(
           accept: 'application/json',
         },
         body,
+        // Never followed: a 307 or 308 would re-send the delivery's payload to wherever the answer points
+        // (PAYPAL_API_BASE names the only place it may go). A 3xx is then a 503 like any other non-200.
+        redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),
       })
       const text = await res.text()

@@ -35,6 +35,9 @@ export function createTokenSource(
           accept: 'application/json',
         },
         body: 'grant_type=client_credentials',
+        // A redirect is answered as what it is (not 2xx, so a 503), never followed: following it would send
+        // the grant to wherever the answer points.
+        redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),
       })
       text = res.ok ? await res.text() : ''
