@@ -4,7 +4,7 @@
  */
 import { ConfigError, loadEnv, parseConfig } from './config.ts'
 import { DevModeRefused, prepareDevMode } from './dev/dev-mode.ts'
-import { DEV_PAYPAL_CERT_URL } from './dev/dev-secrets.ts'
+import { DEV_PAYPAL_CERT_URL, DevSecretsUnusable } from './dev/dev-secrets.ts'
 import { createLogger, errorText } from './logger.ts'
 import { HandlerLoadError } from './registry/load-handlers.ts'
 import { type StartOptions, startService } from './service.ts'
@@ -37,7 +37,7 @@ export async function run(options: { dev: boolean }) {
         `  handler files are reloaded when they change`,
       ].join('\n')
     } catch (err) {
-      if (err instanceof DevModeRefused) fail(err.message, 78)
+      if (err instanceof DevModeRefused || err instanceof DevSecretsUnusable) fail(err.message, 78)
       throw err
     }
   }

@@ -6,7 +6,7 @@
  */
 import { isAbsolute, relative, resolve } from 'node:path'
 import { loadEnv, sqlitePath } from '../config.ts'
-import { type DevSecrets, devSecretsPath, readDevSecrets } from '../dev/dev-secrets.ts'
+import { type DevSecrets, DevSecretsUnusable, devSecretsPath, readDevSecrets } from '../dev/dev-secrets.ts'
 
 export interface Settings {
   /** The merged environment (process environment over `.env`), empty values dropped. */
@@ -26,17 +26,6 @@ const shown = (cwd: string, absolute: string) => {
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? `./${rel}` : absolute
 }
 
-function validDevSecrets(value: unknown): value is DevSecrets {
-  const v = value as Partial<DevSecrets> | null
-  return (
-    typeof v?.stripe?.webhookSecret === 'string' &&
-    typeof v.adyen?.hmacKey === 'string' &&
-    typeof v.paypal?.webhookId === 'string' &&
-    typeof v.paypal.privateKeyPem === 'string' &&
-    typeof v.paypal.certUrl === 'string'
-  )
-}
-
 export function readSettings(env: Record<string, string | undefined>, cwd: string): Settings {
   const vars = loadEnv(env as NodeJS.ProcessEnv, cwd)
   const fromProcess = new Set(Object.keys(env).filter((k) => env[k] !== undefined && env[k] !== ''))
@@ -46,14 +35,10 @@ export function readSettings(env: Record<string, string | undefined>, cwd: strin
   let dev: DevSecrets | undefined
   let devProblem: string | undefined
   try {
-    const read = readDevSecrets(absolute)
-    if (read !== undefined && !validDevSecrets(read)) {
-      devProblem = `${devPath} is not a complete dev secrets file: delete it and run \`npm run dev\` to make a new one`
-    } else {
-      dev = read
-    }
+    dev = readDevSecrets(absolute, devPath)
   } catch (err) {
-    devProblem = `cannot read ${devPath} (${(err as NodeJS.ErrnoException).code ?? 'not valid JSON'}): delete it and run \`npm run dev\` to make a new one`
+    if (!(err instanceof DevSecretsUnusable)) throw err
+    devProblem = err.message
   }
 
   const port = vars.PORT?.trim()

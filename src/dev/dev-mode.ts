@@ -6,9 +6,8 @@
  * NODE_ENV=production.
  */
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
 import { sqlitePath } from '../config.ts'
-import { type DevSecrets, devSecretsPath, loadOrCreateDevSecrets } from './dev-secrets.ts'
+import { type DevSecrets, devSecretsPath, loadOrCreateDevSecrets, writeDevSecrets } from './dev-secrets.ts'
 
 export class DevModeRefused extends Error {
   constructor() {
@@ -33,7 +32,7 @@ export function prepareDevMode(env: Record<string, string>): DevSetup {
   let secrets = loaded as DevSecrets & { adminToken?: string }
   if (!secrets.adminToken) {
     secrets = { ...secrets, adminToken: randomBytes(18).toString('base64url') }
-    writeFileSync(secretsPath, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 })
+    writeDevSecrets(secretsPath, secrets)
   }
   const out = { ...env }
   const filled: string[] = []

@@ -8,7 +8,7 @@
  * certificate URL that is never fetched.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 /** The certificate URL local PayPal deliveries name; `.invalid` can never resolve, so it is never fetched. */
@@ -27,9 +27,60 @@ export function devSecretsPath(databasePath: string): string {
   return join(dir, 'dev-secrets.json')
 }
 
-export function readDevSecrets(path: string): DevSecrets | undefined {
+/**
+ * The dev secrets file exists but cannot be used. `reason` never quotes the file: a parse error would show
+ * the text around the fault, which is part of a secret.
+ */
+export class DevSecretsUnusable extends Error {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path} cannot be used (${reason}): delete it and run \`npm run dev\` to make a new one`)
+    this.name = 'DevSecretsUnusable'
+  }
+}
+
+function isDevSecrets(value: unknown): value is DevSecrets {
+  const v = value as Partial<DevSecrets> | null
+  return (
+    typeof v?.stripe?.webhookSecret === 'string' &&
+    typeof v.adyen?.hmacKey === 'string' &&
+    typeof v.paypal?.webhookId === 'string' &&
+    typeof v.paypal.privateKeyPem === 'string' &&
+    typeof v.paypal.publicKeyPem === 'string' &&
+    typeof v.paypal.certUrl === 'string'
+  )
+}
+
+/** The install's dev secrets; undefined when there are none yet; DevSecretsUnusable when the file is bad. */
+export function readDevSecrets(path: string, shownPath = path): DevSecrets | undefined {
   if (!existsSync(path)) return undefined
-  return JSON.parse(readFileSync(path, 'utf8')) as DevSecrets
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new DevSecretsUnusable(shownPath, (err as NodeJS.ErrnoException).code ?? 'unreadable')
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new DevSecretsUnusable(shownPath, 'not valid JSON')
+  }
+  if (!isDevSecrets(value)) throw new DevSecretsUnusable(shownPath, 'not a complete dev secrets file')
+  return value
+}
+
+/**
+ * Writes the file whole or not at all (a temporary file renamed over it), readable by its owner only: a
+ * crash mid-write must not leave a truncated file that stops the next `npm run dev`.
+ */
+export function writeDevSecrets(path: string, secrets: DevSecrets): void {
+  mkdirSync(dirname(path), { recursive: true })
+  const temporary = `${path}.${process.pid}.tmp`
+  writeFileSync(temporary, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 })
+  renameSync(temporary, path)
 }
 
 export function createDevSecrets(): DevSecrets {
@@ -51,7 +102,6 @@ export function loadOrCreateDevSecrets(path: string): { secrets: DevSecrets; cre
   const existing = readDevSecrets(path)
   if (existing) return { secrets: existing, created: false }
   const secrets = createDevSecrets()
-  mkdirSync(dirname(path), { recursive: true })
-  writeFileSync(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 })
+  writeDevSecrets(path, secrets)
   return { secrets, created: true }
 }
