@@ -11,7 +11,9 @@
  * SQLite starts the WAL file over when a write transaction begins with every frame already copied. Under
  * steady load that never happens by itself (the writer always commits again before the checkpoint ends), so
  * once the WAL passes `restartBytes` the inbox lets the checkpoint catch up before its next transaction
- * (`restartDue`, `checkpointed()`): a pause of one short checkpoint, awaited, never blocking. (A RESTART or
+ * (`restartDue`, `checkpointed()`): a pause, awaited, never blocking. To keep it short, a checkpoint first
+ * runs at once while the writer goes on, and the pause waits only for the frames committed during that one:
+ * 3–20 ms measured under the bench's load, against 25–45 ms for all frames since the last checkpoint. (A RESTART or
  * TRUNCATE checkpoint from the thread instead takes the write lock and measured 0.2–1.3 s of stalled writer.)
  *
  * The writer learns that the WAL passed its limit from the WAL file's size, read when it asks, not from the
@@ -83,6 +85,12 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
   let copiedThrough = 0
   /** Checkpoints started so far; a waiter is released by the first checkpoint numbered `run` or later. */
   let runs = 0
+  let finishedRuns = 0
+  /**
+   * Set when the WAL is first seen past its limit: the checkpoint that copies everything committed until
+   * then. The writer goes on meanwhile and pauses only once it has finished, for what came after.
+   */
+  let catchUpRun: number | undefined
   let waiters: Array<{ run: number; resolve: () => void }> = []
   const releaseAll = () => {
     for (const w of waiters.splice(0)) w.resolve()
@@ -114,6 +122,14 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
     worker.postMessage('checkpoint')
   }
 
+  /** The next checkpoint starts now, or as soon as the running one finishes. */
+  function startNow() {
+    pending = true
+    if (running) return
+    if (timer) clearTimeout(timer)
+    run()
+  }
+
   function schedule() {
     if (timer || running || failed || closed) return
     timer = setTimeout(run, Math.max(0, lastRun + intervalMs - Date.now()))
@@ -124,6 +140,7 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
     'message',
     (m: { ok: boolean; busy?: boolean; walBytes?: number; caughtUp?: boolean; error?: string }) => {
       running = false
+      finishedRuns = runs
       if (m.busy) {
         // Another connection held the checkpoint lock; try again after the next commit.
       } else if (m.ok) {
@@ -141,7 +158,10 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
         return false
       })
       if (waiters.length === 0 && !closed) worker.unref()
-      if (pending) schedule()
+      // Someone needs the next checkpoint now (the writer pausing, or the catch-up before it): not after the
+      // interval, which would stall the writer for up to `intervalMs` more.
+      if (pending && (waiters.length > 0 || (catchUpRun !== undefined && finishedRuns < catchUpRun))) run()
+      else if (pending) schedule()
     },
   )
   worker.on('error', fallBack)
@@ -166,7 +186,21 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
         walFileBytes = fstatSync(walFd).size
         sizedAt = commits
       }
-      return walFileBytes > restartBytes
+      if (walFileBytes <= restartBytes) {
+        catchUpRun = undefined
+        return false
+      }
+      // Past the limit. Pausing at once would wait for a checkpoint of everything since the last one (25–45 ms
+      // measured under load): instead one runs now while the writer goes on, and the pause waits only for the
+      // few frames committed during it. Bounded: a checkpoint that lags (a slow disk, no CPU for the thread)
+      // makes the writer pause anyway once the WAL is twice its limit.
+      if (walFileBytes > 2 * restartBytes) return true
+      if (catchUpRun === undefined) {
+        catchUpRun = runs + 1
+        startNow()
+        return false
+      }
+      return finishedRuns >= catchUpRun
     },
     checkpointed() {
       if (failed || closed) return Promise.resolve()
@@ -175,11 +209,7 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
       const done = new Promise<void>((resolve) => waiters.push({ run: target, resolve }))
       // Someone waits on the thread: keep the process alive until it answers.
       worker.ref()
-      pending = true
-      if (!running) {
-        if (timer) clearTimeout(timer)
-        run()
-      }
+      startNow()
       return done
     },
     async close() {
