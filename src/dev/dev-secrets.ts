@@ -8,7 +8,7 @@
  * certificate URL that is never fetched.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 /** The certificate URL local PayPal deliveries name; `.invalid` can never resolve, so it is never fetched. */
@@ -79,8 +79,17 @@ export function readDevSecrets(path: string, shownPath = path): DevSecrets | und
 export function writeDevSecrets(path: string, secrets: DevSecrets): void {
   mkdirSync(dirname(path), { recursive: true })
   const temporary = `${path}.${process.pid}.tmp`
-  writeFileSync(temporary, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 })
-  renameSync(temporary, path)
+  // A file left by a crash (the pid comes round again, in a container every time) is removed first: `mode`
+  // applies only to a file the write creates, so reusing it would keep its mode.
+  rmSync(temporary, { force: true })
+  try {
+    writeFileSync(temporary, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
+    renameSync(temporary, path)
+  } catch (err) {
+    // What was written of it is part of the secrets: never left behind.
+    rmSync(temporary, { force: true })
+    throw err
+  }
 }
 
 export function createDevSecrets(): DevSecrets {

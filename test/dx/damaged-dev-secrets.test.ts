@@ -3,7 +3,7 @@
  * `npm run send` with a message that names the file and the fix, and never shows the file's text: a parse
  * error would quote the part of it around the fault, which is a secret.
  */
-import { readdirSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createDevSecrets, readDevSecrets, writeDevSecrets } from '../../src/dev/dev-secrets.ts'
@@ -90,5 +90,26 @@ describe('a damaged dev secrets file', () => {
     expect(readDevSecrets(path)?.stripe.webhookSecret).toBe('whsec_dev_second')
     expect(readdirSync(join(dir.path, 'data'))).toEqual(['dev-secrets.json'])
     expect(statSync(path).mode & 0o777).toBe(0o600)
+  })
+
+  it('leaves no temporary file behind when the write fails (it would hold part of the secrets)', () => {
+    const dir = scratchCwd()
+    cleanups.push(dir.remove)
+    const data = join(dir.path, 'data')
+    // The rename cannot replace a folder: the temporary file is written whole, then the rename fails.
+    mkdirSync(join(data, 'dev-secrets.json', 'inside'), { recursive: true })
+    expect(() => writeDevSecrets(join(data, 'dev-secrets.json'), createDevSecrets())).toThrow()
+    expect(readdirSync(data)).toEqual(['dev-secrets.json'])
+  })
+
+  it('is readable by its owner only even if a stale temporary file of the same name was readable by others', () => {
+    const dir = scratchCwd()
+    cleanups.push(dir.remove)
+    const path = join(dir.path, 'data', 'dev-secrets.json')
+    mkdirSync(join(dir.path, 'data'))
+    writeFileSync(`${path}.${process.pid}.tmp`, 'left over', { mode: 0o644 })
+    writeDevSecrets(path, createDevSecrets())
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    expect(readdirSync(join(dir.path, 'data'))).toEqual(['dev-secrets.json'])
   })
 })
