@@ -37,6 +37,8 @@ interface FakePaypal {
   tokenAnswer: Answer
   /** Problems the fake found in requests it received; must stay empty. */
   problems: string[]
+  /** Connections to the fake still open. */
+  openConnections(): Promise<number>
   close(): Promise<void>
 }
 
@@ -50,7 +52,7 @@ const readBody = (req: IncomingMessage) =>
 async function startFakePaypal(): Promise<FakePaypal> {
   let tokenNumber = 0
   const validTokens = new Set<string>()
-  const fake: Omit<FakePaypal, 'baseUrl' | 'close'> = {
+  const fake: Omit<FakePaypal, 'baseUrl' | 'close' | 'openConnections'> = {
     tokenCalls: 0,
     verifyCalls: 0,
     verifyAnswers: [],
@@ -112,6 +114,10 @@ async function startFakePaypal(): Promise<FakePaypal> {
   const port = (server.address() as AddressInfo).port
   return Object.assign(fake, {
     baseUrl: `http://127.0.0.1:${port}`,
+    openConnections: () =>
+      new Promise<number>((resolve, reject) =>
+        server.getConnections((err, count) => (err ? reject(err) : resolve(count))),
+      ),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()
@@ -306,6 +312,21 @@ describe('PayPal API mode', () => {
       }
     },
   )
+
+  it('refused token requests leave no connection open behind them', async () => {
+    paypal.tokenAnswer = { status: 503, body: JSON.stringify({ error: 'x'.repeat(100_000) }) }
+    for (let i = 0; i < 20; i++) {
+      await expectAppError(
+        apiProvider().verify(apiDelivery()),
+        'verification_unavailable',
+        'paypal_token_failed',
+      )
+    }
+    paypal.tokenAnswer = { status: 200, body: '' }
+    expect(paypal.tokenCalls).toBe(20)
+    // Not one per attempt (20 without the body cancelled): a kept-alive one, perhaps one still closing.
+    expect(await paypal.openConnections()).toBeLessThan(5)
+  })
 
   it('a body that is not one JSON object is refused (400) without calling PayPal', async () => {
     const bodies = [

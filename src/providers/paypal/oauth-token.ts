@@ -41,6 +41,9 @@ export function createTokenSource(
         signal: AbortSignal.timeout(timeoutMs),
       })
       text = res.ok ? await res.text() : ''
+      // Unread, the answer would hold its connection until garbage collection: one more per failed attempt
+      // while PayPal's API is down.
+      if (!res.ok) await res.body?.cancel()
     } catch (err) {
       throw unavailable('paypal_api_unavailable', 'PayPal API token request failed', err)
     }
