@@ -7,6 +7,15 @@ import type { X509Certificate } from 'node:crypto'
 import type { CertCache } from './cert-cache.ts'
 import { type CertFetchOptions, fetchCertPem } from './cert-fetch.ts'
 import { checkCertSubject, checkCertValidity, hasPaypalSubject, parseLeafCertificate } from './certificate.ts'
+import { unavailable } from './failures.ts'
+
+/**
+ * Downloads of different certificates running at once. The URL comes from an unauthenticated request, so
+ * without a bound every request naming a new allowed URL held a connection (a socket, a descriptor) for up
+ * to the 5 s deadline: at the rate anyone cares to send. Genuine traffic needs one download per new PayPal
+ * certificate (a rotation every year or two), shared by every delivery signed with it.
+ */
+export const MAX_CERT_DOWNLOADS = 4
 
 export interface CertSource {
   /** Resolves with a certificate that has a PayPal subject and is valid at `now`, or throws an AppError. */
@@ -31,6 +40,11 @@ export function createCertSource(cache: CertCache, fetchOptions: CertFetchOption
     const key = url.href
     let pending = inFlight.get(key)
     if (!pending) {
+      // 503, and PayPal retries a genuine delivery later, once the downloads under way are done.
+      if (inFlight.size >= MAX_CERT_DOWNLOADS)
+        return Promise.reject(
+          unavailable('cert_fetch_busy', 'too many PayPal certificate downloads at once; retry later'),
+        )
       pending = fetchCertPem(url, fetchOptions).finally(() => inFlight.delete(key))
       inFlight.set(key, pending)
     }
