@@ -5,12 +5,14 @@
  */
 import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
+import { MAX_STORED_CERTS } from '../../src/db/paypal-cert-store.ts'
 import { MAX_CERT_DOWNLOADS } from '../../src/providers/paypal/cert-source.ts'
 import {
   type CountingServer,
   type Handler,
   pki,
   sampleEvent,
+  servePem,
   startCertHost,
   WEBHOOK_ID,
 } from '../providers/paypal-fixtures.ts'
@@ -75,5 +77,16 @@ describe('PayPal certificate URLs from unsigned requests', () => {
     await Promise.all(deliveries)
     expect(answers).toHaveLength(sent)
     expect(answers.every((status) => status === 503)).toBe(true)
+  })
+  it(`keep at most ${MAX_STORED_CERTS} certificates in the database, however many URLs serve one`, async () => {
+    // A host that serves the genuine certificate under any name: every URL is a new certificate to store.
+    const { svc, certHost } = await setup(servePem(pki.signingCert))
+    const names = Array.from({ length: MAX_STORED_CERTS + 20 }, (_, i) => `any-${i}`)
+    for (const name of names) expect(await forged(svc, certHost, name)).toBe(400)
+    expect(certHost.requests).toHaveLength(names.length)
+    // Certificates are stored with the next write transaction; a retention pass is one.
+    await svc.prune()
+    const stored = svc.query<{ url: string }>('SELECT url FROM hookinbox_paypal_certs')
+    expect(stored).toHaveLength(MAX_STORED_CERTS)
   })
 })
