@@ -37,8 +37,13 @@ export interface Checkpointer {
   /** The WAL is past its limit: wait for `checkpointed()` before the next write transaction. Reads the WAL
    * file's size if anything was committed since it last looked. */
   readonly restartDue: boolean
-  /** Resolves after the next checkpoint (tests). */
-  checkpointed(): Promise<void>
+  /**
+   * Resolves after the next checkpoint, or after `maxWaitMs` if given (the writer's pause): a wait given up
+   * on is forgotten then, so a thread that never answers leaves nothing behind per wait.
+   */
+  checkpointed(maxWaitMs?: number): Promise<void>
+  /** Waits not resolved yet (tests). */
+  readonly waiting: number
   close(): Promise<void>
 }
 
@@ -202,15 +207,39 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
       }
       return finishedRuns >= catchUpRun
     },
-    checkpointed() {
+    checkpointed(maxWaitMs) {
       if (failed || closed) return Promise.resolve()
       // The checkpoint that starts next (after the one running, if any) includes every commit so far.
       const target = runs + 1
-      const done = new Promise<void>((resolve) => waiters.push({ run: target, resolve }))
+      const done = new Promise<void>((resolve) => {
+        if (maxWaitMs === undefined) {
+          waiters.push({ run: target, resolve })
+          return
+        }
+        // Removed when the time is up, not only resolved: the writer asks again at its next batch, every
+        // 2 s while the thread does not answer, and each wait kept until a checkpoint ran grew the list (and
+        // what the caller attached to it) for as long as the thread hung.
+        const timer = setTimeout(() => {
+          waiters = waiters.filter((w) => w !== waiter)
+          if (waiters.length === 0 && !closed) worker.unref()
+          resolve()
+        }, maxWaitMs)
+        const waiter = {
+          run: target,
+          resolve: () => {
+            clearTimeout(timer)
+            resolve()
+          },
+        }
+        waiters.push(waiter)
+      })
       // Someone waits on the thread: keep the process alive until it answers.
       worker.ref()
       startNow()
       return done
+    },
+    get waiting() {
+      return waiters.length
     },
     async close() {
       if (closed) return

@@ -208,7 +208,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       // A WAL past its limit starts over only if a transaction begins with all of it checkpointed. Bounded: a
       // checkpoint stuck on a hung disk must not stop the writes (the WAL then grows a while longer).
       if (db.checkpointer?.restartDue) {
-        await waitAtMost(db.checkpointer.checkpointed(), CHECKPOINT_WAIT_MS, undefined)
+        await db.checkpointer.checkpointed(CHECKPOINT_WAIT_MS)
       }
       const batch = queue.splice(0, maxBatch)
       const batchTasks = tasks.splice(0)
