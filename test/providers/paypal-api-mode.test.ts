@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { MAX_API_VERIFICATIONS } from '../../src/providers/paypal/api-verify.ts'
 import {
   createPaypalProvider,
   type PaypalProviderOptions,
@@ -326,6 +327,21 @@ describe('PayPal API mode', () => {
     expect(paypal.tokenCalls).toBe(20)
     // Not one per attempt (20 without the body cancelled): a kept-alive one, perhaps one still closing.
     expect(await paypal.openConnections()).toBeLessThan(5)
+  })
+
+  it(`at most ${MAX_API_VERIFICATIONS} verifications wait on PayPal at once; one more is a 503 without a call`, async () => {
+    const provider = apiProvider({ fetchTimeoutMs: 1000 })
+    // Token fetched first, so every verification below goes straight to the (hanging) verify call.
+    await provider.verify(apiDelivery())
+    for (let i = 0; i < MAX_API_VERIFICATIONS; i++) paypal.verifyAnswers.push('hang')
+    const waiting = Array.from({ length: MAX_API_VERIFICATIONS }, () =>
+      expectAppError(provider.verify(apiDelivery()), 'verification_unavailable', 'paypal_api_unavailable'),
+    )
+    await expectAppError(provider.verify(apiDelivery()), 'verification_unavailable', 'paypal_api_busy')
+    await Promise.all(waiting)
+    expect(paypal.verifyCalls).toBe(1 + MAX_API_VERIFICATIONS)
+    // The slots are free again once those calls ended.
+    expect(await provider.verify(apiDelivery())).toHaveLength(1)
   })
 
   it('a body that is not one JSON object is refused (400) without calling PayPal', async () => {

@@ -11,6 +11,14 @@ import { postbackBody } from './postback-body.ts'
 
 export type ApiVerifier = (transmission: PaypalTransmission, rawEvent: string) => Promise<void>
 
+/**
+ * Verifications waiting on PayPal at once. Each one is a request anyone can make (the headers are checked by
+ * PayPal, not here) and holds an outbound connection for up to the timeout: unbounded, a flood of unsigned
+ * deliveries would pile up sockets and spend the merchant's API quota. Beyond the bound a delivery is
+ * answered 503 and PayPal retries it; genuine traffic needs one call per delivery, far fewer at once.
+ */
+export const MAX_API_VERIFICATIONS = 64
+
 export function createApiVerifier(
   api: PaypalApiOptions,
   webhookId: string,
@@ -47,8 +55,21 @@ export function createApiVerifier(
     }
   }
 
+  let inFlight = 0
+
   return async (transmission, rawEvent) => {
     const body = postbackBody(transmission, webhookId, rawEvent)
+    if (inFlight >= MAX_API_VERIFICATIONS)
+      throw unavailable('paypal_api_busy', 'too many PayPal verifications at once; retry later')
+    inFlight++
+    try {
+      await verifyWithPaypal(body)
+    } finally {
+      inFlight--
+    }
+  }
+
+  async function verifyWithPaypal(body: string): Promise<void> {
     let token = await tokens.get()
     let res = await post(token, body)
     if (res.status === 401) {
