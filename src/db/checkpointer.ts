@@ -13,8 +13,9 @@
  * once the WAL passes `restartBytes` the inbox lets the checkpoint catch up before its next transaction
  * (`restartDue`, `checkpointed()`): a pause, awaited, never blocking. To keep it short, a checkpoint first
  * runs at once while the writer goes on, and the pause waits only for the frames committed during that one:
- * 3–20 ms measured under the bench's load, against 25–45 ms for all frames since the last checkpoint. (A RESTART or
- * TRUNCATE checkpoint from the thread instead takes the write lock and measured 0.2–1.3 s of stalled writer.)
+ * 3–20 ms measured under the bench's load, against 25–45 ms for all frames since the last checkpoint. (A
+ * RESTART or TRUNCATE checkpoint from the thread instead takes the write lock and measured 0.2–1.3 s of
+ * stalled writer.)
  *
  * The writer learns that the WAL passed its limit from the WAL file's size, read when it asks, not from the
  * thread's last report: that report lags whenever the thread gets no CPU, and the WAL overshot by several
