@@ -44,7 +44,8 @@ export interface HandlerContext {
   /**
    * Providers do not deliver in order. Inside the transaction, records `occurredAt` as the newest provider
    * time seen for `objectKey` (e.g. a subscription id) and answers whether this event is older than one
-   * already applied to that object (then skip it). Rolls back with the handler's other writes.
+   * already applied to that object (then skip it). Rolls back with the handler's other writes. Throws a
+   * TypeError, before writing anything, for a time outside years 1 to 9999 (UTC), on SQLite and PostgreSQL alike.
    */
   isStale(objectKey: string, occurredAt: Date): Promise<boolean>
 }

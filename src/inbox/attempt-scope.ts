@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino'
 import type { HandlerContext, HandlerTx } from '../handlers.ts'
+import { eventTime } from '../providers/event-time.ts'
 import type { ProviderName } from '../providers/provider.ts'
 import type { EventStore } from './event-store.ts'
 import { RevokedTransactionError } from './revocable-client.ts'
@@ -70,6 +71,12 @@ export class AttemptScope implements HandlerScope {
       Number.isNaN(occurredAt.getTime())
     ) {
       throw new TypeError('ctx.isStale(objectKey, occurredAt) needs a non-empty string and a valid Date')
+    }
+    // PostgreSQL refuses a time outside years 1 to 9999 as Drizzle writes it, and the failed statement aborted
+    // the event's transaction: a 503 at every retry, where SQLite kept the time. Refused alike on both, before
+    // any statement, so the handler may catch it.
+    if (eventTime(occurredAt) === undefined) {
+      throw new TypeError('ctx.isStale(objectKey, occurredAt) needs a time from year 1 to 9999 (UTC)')
     }
     return this.#store.isStale(this.#provider, objectKey, occurredAt, this.#eventId)
   }
