@@ -115,6 +115,7 @@ export const transmissions = sqliteTable(
     provider: text('provider').notNull(),
     transmissionId: text('transmission_id').notNull(),
     bodySha256: text('body_sha256').notNull(),
+    /** When it arrived or, if later, when it was signed: retention keeps the binding from then. */
     receivedAt: integer('received_at', { mode: 'timestamp_ms' }).notNull(),
   },
   (t) => [

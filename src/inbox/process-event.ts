@@ -60,8 +60,10 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
   /** Binds a delivery's transmission to its body (see VerifiedEvent.transmission); true without one. */
   const bindTransmission = async () => {
     if (work.kind !== 'delivery' || !work.event.transmission) return true
-    const { id, bodySha256 } = work.event.transmission
-    return store.bindTransmission(provider, id, bodySha256, work.receivedAt)
+    const { id, bodySha256, signedAt } = work.event.transmission
+    // Kept from the later of its arrival and its signed time (see VerifiedEvent.transmission).
+    const from = signedAt && signedAt > work.receivedAt ? signedAt : work.receivedAt
+    return store.bindTransmission(provider, id, bodySha256, from)
   }
 
   /** The stored row, if there is one yet (a new event on SQLite has none until its outcome is saved). */

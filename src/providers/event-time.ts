@@ -4,8 +4,8 @@
  * insert then failed at every retry (503). A time outside is left out, as one that does not parse already
  * is: it is information only, and the event is recorded all the same.
  */
-const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z')
-const LATEST = Date.parse('9999-12-31T23:59:59.999Z')
+export const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z')
+export const LATEST = Date.parse('9999-12-31T23:59:59.999Z')
 
 export function eventTime(time: Date | undefined): Date | undefined {
   const ms = time?.getTime()

@@ -29,8 +29,10 @@ export interface VerifiedEvent {
    * For a scheme whose signature does not protect the body by itself (PayPal signs only its CRC-32): the
    * signed transmission's id and the SHA-256 (hex) of the body it came with. The inbox binds the two for
    * good, so the same signed headers never carry another body (see `transmissions` in src/db/schema.ts).
+   * `signedAt` is the signed transmission time, when it reads as one: the binding is kept from it when it is
+   * later than the arrival, since the transmission is accepted for an age counted from it.
    */
-  readonly transmission?: { readonly id: string; readonly bodySha256: string }
+  readonly transmission?: { readonly id: string; readonly bodySha256: string; readonly signedAt?: Date }
 }
 
 export interface Provider {

@@ -258,7 +258,8 @@ export function createPruner(options: PruneOptions): Pruner {
     )
 
     // A PayPal transmission's binding to its body outlives the age at which the transmission itself is
-    // refused (DEDUP_KEEP_DAYS after it was signed), with a day to spare for a PayPal clock ahead of ours.
+    // refused (PAYPAL_MAX_TRANSMISSION_AGE_DAYS, at most DEDUP_KEEP_DAYS, after it was signed): its time is the
+    // later of its arrival and its signed time, and a day is left to spare for a clock set back since.
     const unbindBefore = new Date(deleteBefore.getTime() - DAY_MS)
     await deleteInBatches(
       transmissions,

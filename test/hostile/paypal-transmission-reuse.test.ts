@@ -196,6 +196,56 @@ describe('a PayPal transmission replayed with another body of the same CRC-32', 
   })
 })
 
+describe('the binding of a transmission signed ahead of the clock that received it', () => {
+  const day = 86_400_000
+  const start = Date.now()
+  let clock = start
+  let env: HostileService
+  let certUrl: string
+  const run = Date.now().toString(36)
+
+  beforeAll(async () => {
+    // Bindings kept 4 + 1 days, transmissions accepted for 4 days (the default): allowed, as the age is at most
+    // DEDUP_KEEP_DAYS.
+    env = await startHostileService(
+      { DEDUP_KEEP_DAYS: '4', RETENTION_DAYS: '1' },
+      { 'effect.ts': paypalEffectHandler() },
+      { now: () => new Date(clock) },
+    )
+    certUrl = `https://${env.certHost.host}${CERT_PATH}`
+  })
+  afterAll(async () => env?.dispose())
+
+  it('outlives the age at which the transmission is refused, counted from its signed time', async () => {
+    const body = (id: string, pad = false) =>
+      JSON.stringify({ id, event_type: 'PAYMENT.CAPTURE.COMPLETED', ...(pad ? { x: 'd'.repeat(24) } : {}) })
+    const genuine = Buffer.from(body(`WH-AHEAD-${run}`))
+    const forgedId = `WH-FORGED-ahead-${run}`
+    const forged = withCrc(body(forgedId, true), crc32(genuine))
+    // Signed two days ahead of this host's clock: PayPal's clock ahead, or ours behind (a VM restored from a
+    // snapshot and not yet synced). Accepted: a transmission from the future is not stale.
+    const headers = paypalHeaders(genuine, certUrl, undefined, randomUUID(), new Date(start + 2 * day))
+    const post = (b: Buffer) =>
+      send(env.svc.url, {
+        path: '/webhooks/paypal',
+        headers: [...headers, ['Content-Type', 'application/json'], ['Content-Length', String(b.length)]],
+        body: b,
+      })
+    expect((await post(genuine)).status).toBe(200)
+    // 5.5 days on, retention runs; the transmission was signed 3.5 days ago, so it is still accepted.
+    clock = start + 5.5 * day
+    await env.svc.prune()
+    const res = await post(forged)
+    expect(res.status).toBe(400)
+    expect(isRecorded(env.svc, 'paypal', forgedId)).toBe(false)
+    // Once signed more than 4 days ago it is refused as stale, and its binding may go.
+    clock = start + 6.5 * day
+    expect(JSON.parse((await post(forged)).text)).toMatchObject({
+      error: expect.stringContaining('PAYPAL_MAX_TRANSMISSION_AGE_DAYS'),
+    })
+  })
+})
+
 function paypalEffectHandler(): string {
   return `import { sql } from 'drizzle-orm'
 export default {

@@ -344,6 +344,7 @@ export interface HostileService {
 export async function startHostileService(
   env: Record<string, string> = {},
   handlers: Record<string, string> = {},
+  options: { now?: () => Date } = {},
 ): Promise<HostileService> {
   const decoy4 = (await startDecoy('127.0.0.1')) as Decoy
   const decoy6 = await startDecoy('::1')
@@ -358,6 +359,7 @@ export async function startHostileService(
     },
     paypal: { ca: pki.ca },
     handlers,
+    ...(options.now ? { now: options.now } : {}),
   })
   return {
     svc,

@@ -186,7 +186,11 @@ describe('PayPal API mode', () => {
         payload: JSON.parse(RAW),
         payloadJson: RAW,
         occurredAt: new Date('2024-05-12T18:13:13Z'),
-        transmission: { id: 'tid-1', bodySha256: createHash('sha256').update(RAW).digest('hex') },
+        transmission: {
+          id: 'tid-1',
+          bodySha256: createHash('sha256').update(RAW).digest('hex'),
+          signedAt: new Date('2024-05-12T18:14:14Z'),
+        },
       },
     ])
     expect(paypal.events).toEqual([RAW])

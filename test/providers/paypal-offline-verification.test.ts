@@ -48,7 +48,9 @@ describe('PayPal offline verification (local PKI)', () => {
     const provider = makeProvider()
     expect(provider.name).toBe('paypal')
     expect(provider.acceptedBody).toBeUndefined()
-    const events = await provider.verify(sign({ transmissionId: 'tid-accepted' }))
+    const events = await provider.verify(
+      sign({ transmissionId: 'tid-accepted', transmissionTime: '2024-05-12T18:14:14Z' }),
+    )
     expect(events).toEqual([
       {
         provider: 'paypal',
@@ -61,6 +63,8 @@ describe('PayPal offline verification (local PKI)', () => {
         transmission: {
           id: 'tid-accepted',
           bodySha256: createHash('sha256').update(sampleEvent()).digest('hex'),
+          // Its signed time: the binding is kept from it when that is later than the arrival.
+          signedAt: new Date('2024-05-12T18:14:14Z'),
         },
       },
     ])

@@ -139,6 +139,7 @@ describe('PayPal vectors: end to end through provider.verify', () => {
         transmission: {
           id: v.headers['paypal-transmission-id'],
           bodySha256: createHash('sha256').update(bodyOf(v)).digest('hex'),
+          signedAt: clockOf(v),
         },
       },
     ])

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { AppError } from '../../errors.ts'
+import { LATEST } from '../event-time.ts'
 import type { Provider, RawDelivery, VerifiedEvent } from '../provider.ts'
 import type { PaypalApiOptions } from './api-config.ts'
 import { createApiVerifier } from './api-verify.ts'
@@ -104,8 +105,8 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
   /** The transmission headers, refused when the signed time is past the configured age. */
   function readTransmission(delivery: RawDelivery) {
     const transmission = readPaypalTransmission(delivery.headers)
+    const sent = Date.parse(transmission.transmissionTime)
     if (opts.maxTransmissionAgeMs !== undefined) {
-      const sent = Date.parse(transmission.transmissionTime)
       if (Number.isNaN(sent)) throw rejected('malformed_header', 'PAYPAL-TRANSMISSION-TIME is not a date')
       if (clock(delivery).getTime() - sent > opts.maxTransmissionAgeMs) {
         throw rejected(
@@ -114,17 +115,25 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
         )
       }
     }
-    return transmission
+    // Kept with the binding: a transmission signed ahead of our clock (PayPal's clock ahead, or ours behind
+    // when it arrived) is accepted until its signed time plus the age, so its binding must last from then,
+    // not from its arrival. Capped where both stores still keep a time; one earlier than that is stale.
+    const signedAt = Number.isNaN(sent) ? undefined : new Date(Math.min(sent, LATEST))
+    return { ...transmission, signedAt }
   }
 
   /** The event, with its transmission bound to the exact body (PayPal's signature covers only a CRC-32). */
   function eventOf(
     delivery: RawDelivery,
-    transmissionId: string,
+    transmission: { transmissionId: string; signedAt: Date | undefined },
     parsed: { value: Record<string, unknown>; text: string },
   ) {
     const bodySha256 = createHash('sha256').update(delivery.body).digest('hex')
-    return { ...paypalEvent(parsed.value, parsed.text), transmission: { id: transmissionId, bodySha256 } }
+    const { transmissionId: id, signedAt } = transmission
+    return {
+      ...paypalEvent(parsed.value, parsed.text),
+      transmission: { id, bodySha256, ...(signedAt ? { signedAt } : {}) },
+    }
   }
 
   async function verifyOffline(delivery: RawDelivery): Promise<VerifiedEvent[]> {
@@ -151,7 +160,7 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
       throw new AppError('invalid_event', 'PayPal event is not a usable JSON object', {
         reason: 'malformed_event',
       })
-    return [eventOf(delivery, transmission.transmissionId, parsed)]
+    return [eventOf(delivery, transmission, parsed)]
   }
 
   async function verifyWithApi(delivery: RawDelivery, verify: NonNullable<typeof apiVerify>) {
@@ -160,7 +169,7 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
     // Nothing can be verified (or safely spliced into the API request) unless the body is one JSON object.
     if (!parsed) throw rejected('malformed_body', 'PayPal delivery body is not a JSON object')
     await verify(transmission, parsed.text)
-    return [eventOf(delivery, transmission.transmissionId, parsed)]
+    return [eventOf(delivery, transmission, parsed)]
   }
 
   return {
