@@ -78,7 +78,9 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
   let running = false
   let pending = false
   let timer: NodeJS.Timeout | undefined
-  let lastRun = 0
+  /** When the last checkpoint started, on the monotonic clock: the wall clock set back an hour (an NTP step)
+   * put the next one off by that hour. */
+  let lastRun = Number.NEGATIVE_INFINITY
   let failed = false
   let closed = false
   let lastWalBytes = 0
@@ -122,7 +124,7 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
     if (running || failed || closed) return
     running = true
     pending = false
-    lastRun = Date.now()
+    lastRun = performance.now()
     commitsAtRun = commits
     runs++
     worker.postMessage('checkpoint')
@@ -138,7 +140,7 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
 
   function schedule() {
     if (timer || running || failed || closed) return
-    timer = setTimeout(run, Math.max(0, lastRun + intervalMs - Date.now()))
+    timer = setTimeout(run, Math.max(0, lastRun + intervalMs - performance.now()))
     timer.unref()
   }
 

@@ -6,7 +6,7 @@
 import { statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type Checkpointer, startCheckpointer } from '../../src/db/checkpointer.ts'
 import { openSqlite } from '../../src/db/sqlite.ts'
 import { tempDir } from '../support/temp-dir.ts'
@@ -18,17 +18,18 @@ const HOUR = 3_600_000
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
+  vi.restoreAllMocks()
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-function setup(workerUrl?: URL) {
+function setup(workerUrl?: URL, intervalMs = HOUR) {
   const dir = tempDir('wal-restart')
   const db = openSqlite({ path: join(dir.path, 'db.sqlite'), synchronous: 'FULL' })
   db.writer.exec('CREATE TABLE t (x TEXT)')
   const checkpointer = startCheckpointer({
     path: db.path,
     writer: db.writer,
-    intervalMs: HOUR,
+    intervalMs,
     restartBytes: LIMIT,
     ...(workerUrl ? { workerUrl } : {}),
   })
@@ -122,5 +123,27 @@ describe('a pause asked for while a checkpoint runs', () => {
     const second = checkpointer.checkpointed()
     expect(await settledWithin(first, 5000)).toBe('settled')
     expect(await settledWithin(second, 5000)).toBe('settled')
+  })
+})
+
+describe('the checkpoint interval', () => {
+  it('is kept when the wall clock is set back (an NTP step): the next checkpoint is not put off by the step', async () => {
+    // A thread that counts its checkpoints in walBytes, so each one shows.
+    const dir = tempDir('counting-worker')
+    cleanups.push(() => dir.remove())
+    const counting = join(dir.path, 'counting-worker.mjs')
+    writeFileSync(
+      counting,
+      "import { parentPort } from 'node:worker_threads'\nlet runs = 0\nparentPort.on('message', (m) => (m === 'close' ? process.exit(0) : parentPort.postMessage({ ok: true, walBytes: ++runs })))\n",
+    )
+    const { checkpointer, commit } = setup(pathToFileURL(counting), 50)
+    commit()
+    await waitUntil('the first checkpoint ran', () => checkpointer.lastWalBytes > 0)
+    const before = checkpointer.lastWalBytes
+    // The wall clock goes back an hour; the checkpoint after the next commits is due 50 ms after the last one.
+    const wall = Date.now
+    vi.spyOn(Date, 'now').mockImplementation(() => wall() - HOUR)
+    for (let i = 0; i < 5; i++) commit()
+    await waitUntil('a checkpoint ran after the step', () => checkpointer.lastWalBytes > before)
   })
 })
