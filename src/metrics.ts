@@ -33,9 +33,10 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     async collect() {
       if (!sources.eventCounts) return
       // Counting is a scan of the status index; a scrape every few seconds must not repeat it each time.
-      if (!cached || Date.now() - cached.at > EVENT_COUNT_CACHE_MS) {
+      // Time elapsed on the monotonic clock: the wall clock set back an hour froze the gauge for that hour.
+      if (!cached || performance.now() - cached.at > EVENT_COUNT_CACHE_MS) {
         try {
-          cached = { at: Date.now(), counts: await sources.eventCounts() }
+          cached = { at: performance.now(), counts: await sources.eventCounts() }
         } catch {
           return
         }
