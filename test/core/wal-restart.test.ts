@@ -52,6 +52,15 @@ function setup(workerUrl?: URL, intervalMs = HOUR) {
   return { db, checkpointer, commit, commitUntilWalPasses, walBytes }
 }
 
+/** A checkpoint thread of the test's own: `body` runs with `parentPort` in scope. */
+function standInThread(body: string): URL {
+  const dir = tempDir('checkpoint-thread')
+  cleanups.push(() => dir.remove())
+  const path = join(dir.path, 'checkpoint-thread.mjs')
+  writeFileSync(path, `import { parentPort } from 'node:worker_threads'\n${body}\n`)
+  return pathToFileURL(path)
+}
+
 async function waitUntil(what: string, condition: () => boolean) {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
   expect(condition(), what).toBe(true)
@@ -91,14 +100,8 @@ describe('the WAL past its limit', () => {
   })
 
   it('with a checkpoint thread that never answers, asks the writer to pause at twice the limit', async () => {
-    const dir = tempDir('silent-worker')
-    cleanups.push(() => dir.remove())
-    const silent = join(dir.path, 'silent-worker.mjs')
-    writeFileSync(
-      silent,
-      "import { parentPort } from 'node:worker_threads'\nparentPort.on('message', (m) => m === 'close' && process.exit(0))\n",
-    )
-    const { checkpointer, commit, commitUntilWalPasses, walBytes } = setup(pathToFileURL(silent))
+    const silent = standInThread("parentPort.on('message', (m) => m === 'close' && process.exit(0))")
+    const { checkpointer, commit, commitUntilWalPasses, walBytes } = setup(silent)
     commitUntilWalPasses(LIMIT)
     expect(checkpointer.restartDue).toBe(false)
     while (walBytes() <= 2 * LIMIT) {
@@ -129,14 +132,10 @@ describe('a pause asked for while a checkpoint runs', () => {
 describe('the checkpoint interval', () => {
   it('is kept when the wall clock is set back (an NTP step): the next checkpoint is not put off by the step', async () => {
     // A thread that counts its checkpoints in walBytes, so each one shows.
-    const dir = tempDir('counting-worker')
-    cleanups.push(() => dir.remove())
-    const counting = join(dir.path, 'counting-worker.mjs')
-    writeFileSync(
-      counting,
-      "import { parentPort } from 'node:worker_threads'\nlet runs = 0\nparentPort.on('message', (m) => (m === 'close' ? process.exit(0) : parentPort.postMessage({ ok: true, walBytes: ++runs })))\n",
+    const counting = standInThread(
+      "let runs = 0\nparentPort.on('message', (m) => (m === 'close' ? process.exit(0) : parentPort.postMessage({ ok: true, walBytes: ++runs })))",
     )
-    const { checkpointer, commit } = setup(pathToFileURL(counting), 50)
+    const { checkpointer, commit } = setup(counting, 50)
     commit()
     await waitUntil('the first checkpoint ran', () => checkpointer.lastWalBytes > 0)
     const before = checkpointer.lastWalBytes
