@@ -106,4 +106,26 @@ describe.skipIf(!hasBrowser)('the admin page in headless Chromium', () => {
     expect(problems).toEqual([])
     await context.close()
   })
+
+  it('says the Since and Until fields are UTC, and reads them so, in a browser thirteen hours ahead', async () => {
+    const context = await browser.newContext({
+      httpCredentials: { username: 'operator', password: ADMIN_TOKEN },
+      timezoneId: 'Pacific/Auckland',
+    })
+    const page = await context.newPage()
+    await page.goto(`${svc.url}/admin`)
+    expect(await page.locator('label', { has: page.locator('input[name=since]') }).textContent()).toContain(
+      'Since (UTC)',
+    )
+    expect(await page.locator('label', { has: page.locator('input[name=until]') }).textContent()).toContain(
+      'Until (UTC)',
+    )
+    // An hour from now in UTC, without a zone: read in the browser's zone it would be 12 hours ago.
+    const inAnHour = new Date(Date.now() + 3_600_000).toISOString().slice(0, 16)
+    await page.fill('input[name=since]', inAnHour)
+    await page.click('button[type=submit]')
+    await page.waitForURL(/since=/)
+    expect(await page.locator('p.empty').textContent()).toBe('No events match.')
+    await context.close()
+  })
 })

@@ -88,12 +88,22 @@ function Filters({ query }: { query: Record<string, string | undefined> }) {
         <input name="q" value={v('q')} placeholder="event id or type prefix" />
       </label>
       <label>
-        Since
-        <input name="since" value={v('since')} placeholder="2026-01-31" />
+        Since (UTC)
+        <input
+          name="since"
+          title="a date or date-time; without a zone it is read as UTC"
+          value={v('since')}
+          placeholder="2026-01-31"
+        />
       </label>
       <label>
-        Until
-        <input name="until" value={v('until')} placeholder="2026-02-01T12:00Z" />
+        Until (UTC)
+        <input
+          name="until"
+          title="a date or date-time; without a zone it is read as UTC"
+          value={v('until')}
+          placeholder="2026-02-01T12:00Z"
+        />
       </label>
       <label>
         Per page
