@@ -15,6 +15,20 @@ function fail(message: string, code: number): never {
 }
 
 export async function run(options: { dev: boolean }) {
+  // Installed first: until a process has a handler, SIGTERM's default action ends it at once, and it did so
+  // between the server's first accepted connection and the handlers installed after start-up. A signal during
+  // start-up stops the service as soon as it is up; a second one ends the process (the default again).
+  let service: Awaited<ReturnType<typeof startService>> | undefined
+  let signalled: NodeJS.Signals | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+    if (service) stop(signal)
+    else signalled = signal
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+
   let env = loadEnv()
   let dev: StartOptions['dev']
   let devBanner: string | undefined
@@ -50,7 +64,6 @@ export async function run(options: { dev: boolean }) {
     throw err
   }
   const log = createLogger(config.logLevel)
-  let service: Awaited<ReturnType<typeof startService>> | undefined
   try {
     service = await startService(config, {
       log,
@@ -85,6 +98,5 @@ export async function run(options: { dev: boolean }) {
       },
     )
   }
-  process.once('SIGTERM', () => stop('SIGTERM'))
-  process.once('SIGINT', () => stop('SIGINT'))
+  if (signalled) stop(signalled)
 }
