@@ -219,7 +219,8 @@ export const START_NODE_FLAGS: string[] = (() => {
   const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
     scripts: Record<string, string>
   }
-  const words = (pkg.scripts.start ?? '').split(/\s+/)
+  // `exec node …`: the shell npm runs the script in becomes node, so npm's signals reach it.
+  const words = (pkg.scripts.start ?? '').split(/\s+/).filter((word, i) => !(i === 0 && word === 'exec'))
   const end = words.indexOf('--import')
   if (words[0] !== 'node' || end < 0) throw new Error(`unexpected start script: ${pkg.scripts.start}`)
   return words.slice(1, end)
