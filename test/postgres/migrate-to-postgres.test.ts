@@ -6,7 +6,13 @@ import { createPgInbox } from '../../src/inbox/pg-inbox.ts'
 import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
 import { migrateToPostgres } from '../../src/tools/migrate-to-postgres.ts'
 import { adminGet } from '../support/admin-client.ts'
-import { freshSchema, type PgSchema, pgEffectHandler, postgresAvailable } from '../support/postgres.ts'
+import {
+  freshSchema,
+  type PgSchema,
+  pgEffectHandler,
+  postgresAvailable,
+  untilActivity,
+} from '../support/postgres.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { effectHandler, startTestService } from '../support/test-service.ts'
 import { gatedHandler } from './stuck-handler.ts'
@@ -270,15 +276,12 @@ export default {
       named.searchParams.set('application_name', target.name)
       const migrating = migrateToPostgres(sqlite.dbPath, named.toString(), () => {})
       migrating.catch(() => {})
-      for (let i = 0; ; i++) {
-        const locking = await target.query(
-          "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'LOCK TABLE \"hookinbox_events\"%' AND state = 'active'",
-          [target.name],
-        )
-        if (locking.length > 0) break
-        if (i > 500) throw new Error('the migration never tried to lock the events')
-        await new Promise((r) => setTimeout(r, 10))
-      }
+      await untilActivity(
+        target,
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'LOCK TABLE \"hookinbox_events\"%' AND state = 'active'",
+        [target.name],
+        'the migration never tried to lock the events',
+      )
       // Another event meanwhile is settled while that handler still waits (it waits until released): it is not
       // held up for as long as the handler runs (a 503 past the query timeout). The bound only ends a hang.
       const other = await Promise.race([

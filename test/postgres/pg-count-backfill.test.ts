@@ -7,7 +7,7 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openPostgres } from '../../src/db/postgres.ts'
-import { freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
+import { freshSchema, type PgSchema, postgresAvailable, untilActivity } from '../support/postgres.ts'
 
 describe.skipIf(!postgresAvailable)('status counts backfilled while deliveries commit', () => {
   let schema: PgSchema
@@ -41,15 +41,12 @@ describe.skipIf(!postgresAvailable)('status counts backfilled while deliveries c
       opening = openPostgres({ url: schema.url, poolSize: 1 })
       opening.catch(() => {})
       const pid = (await delivery.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid
-      for (let i = 0; ; i++) {
-        const waiting = await schema.query(
-          "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))",
-          [pid],
-        )
-        if (waiting.length > 0) break
-        if (i > 500) throw new Error('the start-up never waited for the delivery')
-        await new Promise((r) => setTimeout(r, 10))
-      }
+      await untilActivity(
+        schema,
+        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))",
+        [pid],
+        'the start-up never waited for the delivery',
+      )
       await delivery.query('COMMIT')
       await (await opening).close()
     } finally {

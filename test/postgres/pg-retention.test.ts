@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openPostgres, type PostgresDatabase } from '../../src/db/postgres.ts'
 import { createPgInbox } from '../../src/inbox/pg-inbox.ts'
 import { createHandlerRegistry } from '../../src/registry/handler-registry.ts'
-import { freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
+import { freshSchema, type PgSchema, postgresAvailable, untilActivity } from '../support/postgres.ts'
 import { inboxOn, prunerOn } from './pruning.ts'
 import { gatedHandler } from './stuck-handler.ts'
 
@@ -159,15 +159,12 @@ describe.skipIf(!postgresAvailable)(
         const replay = inbox.replay('stripe', 'evt_late')
         await gate.inHandler
         const pass = pruner.prune(new Date(today))
-        for (let i = 0; ; i++) {
-          const waiting = await schema.query(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE 'delete from \"hookinbox_events\"%'",
-            [schema.name],
-          )
-          if (waiting.length > 0) break
-          if (i > 500) throw new Error('retention never waited for the replay')
-          await new Promise((r) => setTimeout(r, 10))
-        }
+        await untilActivity(
+          schema,
+          "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE 'delete from \"hookinbox_events\"%'",
+          [schema.name],
+          'retention never waited for the replay',
+        )
         gate.release()
         expect((await replay).status).toBe('processed')
         expect((await pass).eventsDeleted).toBe(1)

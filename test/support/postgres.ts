@@ -39,6 +39,23 @@ export interface PgSchema {
   drop(): Promise<void>
 }
 
+/**
+ * Polls `text` (a look at pg_stat_activity) every 10 ms until it returns a row, for about 5 s; then fails
+ * with `never`. For tests that must act only once another session is seen doing, or waiting on, something.
+ */
+export async function untilActivity(
+  db: Pick<PgSchema, 'query'>,
+  text: string,
+  params: unknown[],
+  never: string,
+): Promise<void> {
+  for (let i = 0; ; i++) {
+    if ((await db.query(text, params)).length > 0) return
+    if (i > 500) throw new Error(never)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
 export function urlWithSchema(base: string, schema: string): string {
   const url = new URL(base)
   url.searchParams.set('options', `-c search_path=${schema}`)
