@@ -10,6 +10,7 @@ import { AppError, asAppError, toResponse } from './errors.ts'
 import type { Inbox } from './inbox/inbox.ts'
 import type { Metrics } from './metrics.ts'
 import type { Provider, ProviderName } from './providers/provider.ts'
+import { type Admission, createAdmission } from './webhooks/admission.ts'
 import { webhookRoutes } from './webhooks/verify-and-receive.ts'
 
 export interface AppDeps {
@@ -18,6 +19,8 @@ export interface AppDeps {
   history: EventHistory
   log: Logger
   maxBodyBytes: number
+  /** Bounds the verified deliveries held at once; by default none. */
+  admission?: Admission
   adminToken: string | undefined
   /** Whether the database answers and the migrations are applied. */
   ready: () => Promise<boolean>
@@ -57,6 +60,9 @@ export function createApp(deps: AppDeps): Hono {
       providers: deps.providers,
       inbox: deps.inbox,
       maxBodyBytes: deps.maxBodyBytes,
+      admission:
+        deps.admission ??
+        createAdmission({ maxDeliveries: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY }),
       log: deps.log,
       now: deps.now ?? (() => new Date()),
       onRejected: deps.metrics?.rejected,

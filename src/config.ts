@@ -89,6 +89,8 @@ const EnvSchema = z.object({
     .regex(/^[^:]+:.+$/, 'must be user:password')
     .optional(),
   MAX_BODY_BYTES: intIn(1024, 100 * 1024 * 1024).default(1_048_576),
+  MAX_PENDING_DELIVERIES: intIn(1, 1_000_000).default(2000),
+  MAX_PENDING_BYTES: intIn(1024, 4 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
   HANDLER_TIMEOUT_MS: intIn(1, 600_000).default(10_000),
   MAX_ATTEMPTS: intIn(1, 1000).default(5),
   RETENTION_DAYS: intIn(1, 36_500).default(45),
@@ -123,6 +125,8 @@ export interface Config {
     | undefined
   adyen: { hmacKeys: Buffer[]; basicAuth: { user: string; password: string } | undefined } | undefined
   maxBodyBytes: number
+  /** Verified deliveries (and their body bytes) held at once; past either, 503 (see src/webhooks/admission.ts). */
+  pending: { maxDeliveries: number; maxBytes: number }
   handlerTimeoutMs: number
   maxAttempts: number
   retention: { days: number; dedupKeepDays: number }
@@ -267,6 +271,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
         ? { hmacKeys: e.ADYEN_HMAC_KEY.map((k) => Buffer.from(k, 'hex')), basicAuth: adyenBasicAuth }
         : undefined,
     maxBodyBytes: e.MAX_BODY_BYTES,
+    pending: { maxDeliveries: e.MAX_PENDING_DELIVERIES, maxBytes: e.MAX_PENDING_BYTES },
     handlerTimeoutMs: e.HANDLER_TIMEOUT_MS,
     maxAttempts: e.MAX_ATTEMPTS,
     retention: { days: e.RETENTION_DAYS, dedupKeepDays: e.DEDUP_KEEP_DAYS },

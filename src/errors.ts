@@ -20,6 +20,7 @@ export type ErrorKind =
   | 'handler_failed'
   | 'verification_unavailable'
   | 'storage_unavailable'
+  | 'overloaded'
   | 'internal'
 
 const STATUS: Record<ErrorKind, number> = {
@@ -37,6 +38,8 @@ const STATUS: Record<ErrorKind, number> = {
   handler_failed: 500,
   verification_unavailable: 503,
   storage_unavailable: 503,
+  // Too much verified work is waiting already (see src/webhooks/admission.ts); the provider retries.
+  overloaded: 503,
   internal: 500,
 }
 

@@ -18,6 +18,8 @@ export interface Metrics {
 export interface MetricsSources {
   /** Events by provider and status, read from the database (cached between scrapes, see below). */
   eventCounts?: () => Promise<Record<string, Partial<Record<string, number>>>>
+  /** Verified deliveries held now (see src/webhooks/admission.ts). */
+  pendingDeliveries?: () => number
 }
 
 const EVENT_COUNT_CACHE_MS = 15_000
@@ -45,6 +47,14 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       for (const [provider, byStatus] of Object.entries(cached.counts)) {
         for (const [status, n] of Object.entries(byStatus)) this.set({ provider, status }, n ?? 0)
       }
+    },
+  })
+  new Gauge({
+    name: 'hookinbox_pending_deliveries',
+    help: 'Verified deliveries waiting to be written or for their commit (503 past MAX_PENDING_DELIVERIES)',
+    registers: [registry],
+    collect() {
+      if (sources.pendingDeliveries) this.set(sources.pendingDeliveries())
     },
   })
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })

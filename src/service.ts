@@ -26,6 +26,7 @@ import { loadHandlers } from './registry/load-handlers.ts'
 import { watchHandlers } from './registry/watch-handlers.ts'
 import { createPruner, type PruneResult } from './retention/prune.ts'
 import { openStorage, type Storage } from './storage.ts'
+import { createAdmission } from './webhooks/admission.ts'
 
 export interface StartOptions {
   log?: Logger
@@ -106,7 +107,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
   try {
     const { inbox } = storage
     const history = createEventHistory(storage.reader, storage.tables)
-    metrics = createMetrics({ eventCounts: async () => (await history.stats(now())).events })
+    const admission = createAdmission(config.pending)
+    metrics = createMetrics({
+      eventCounts: async () => (await history.stats(now())).events,
+      pendingDeliveries: () => admission.pending,
+    })
     const providers = buildProviders(config, {
       certCache: createDbCertCache(storage.reader, storage.tables, inbox.writeLater),
       ...(options.paypal ? { paypal: options.paypal } : {}),
@@ -122,6 +127,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       metricsToken: config.metricsToken,
       log,
       maxBodyBytes: config.maxBodyBytes,
+      admission,
       adminToken: config.adminToken,
       ready: storage.ready,
       metrics,

@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import { AppError, isAppError } from '../errors.ts'
 import type { Inbox, Outcome } from '../inbox/inbox.ts'
 import { PROVIDER_NAMES, type Provider, type ProviderName } from '../providers/provider.ts'
+import type { Admission } from './admission.ts'
 import { readBody } from './read-body.ts'
 import { respond } from './respond.ts'
 
@@ -14,6 +15,8 @@ export interface WebhookRouteDeps {
   providers: Partial<Record<ProviderName, Provider>>
   inbox: Inbox
   maxBodyBytes: number
+  /** Bounds the verified deliveries held at once (waiting to be written or for their commit). */
+  admission: Admission
   log: Logger
   now: () => Date
   /** Called for every delivery refused before it reached the inbox (metrics). */
@@ -78,7 +81,21 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
         throw err
       }
 
-      const results = await Promise.allSettled(verified.map((event) => deps.inbox.receive(event, receivedAt)))
+      // Refused before any of its events reaches the inbox, so a refused delivery leaves nothing behind.
+      const release = deps.admission.admit(body.byteLength)
+      if (!release) {
+        refused(deps, name, receivedAt, 'overloaded', {
+          bytes: body.byteLength,
+          pending: deps.admission.pending,
+        })
+        throw new AppError('overloaded', 'too many deliveries are waiting to be written; retry later')
+      }
+      let results: PromiseSettledResult<Outcome>[]
+      try {
+        results = await Promise.allSettled(verified.map((event) => deps.inbox.receive(event, receivedAt)))
+      } finally {
+        release()
+      }
       const durationMs = Math.round((performance.now() - started) * 10) / 10
       const outcomes: Outcome[] = []
       let storageFailure: unknown
