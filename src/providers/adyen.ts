@@ -11,7 +11,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors.ts'
 import { isEventKey, LONE_SURROGATE, MAX_ADYEN_ID_LENGTH, MAX_EVENT_TYPE_LENGTH } from './event-key.ts'
-import { eventTime } from './event-time.ts'
+import { providerTime } from './event-time.ts'
 import { jsonNestingExceeds, MAX_JSON_DEPTH } from './parse-event-json.ts'
 import type { Provider, RawDelivery, VerifiedEvent } from './provider.ts'
 
@@ -212,7 +212,7 @@ function toEvent(item: JsonObject): VerifiedEvent {
       },
     )
   }
-  const occurredAt = eventTime(typeof item.eventDate === 'string' ? new Date(item.eventDate) : undefined)
+  const occurredAt = providerTime(item.eventDate)
   return {
     provider: 'adyen',
     id,

@@ -11,3 +11,17 @@ export function eventTime(time: Date | undefined): Date | undefined {
   const ms = time?.getTime()
   return ms !== undefined && ms >= EARLIEST && ms <= LATEST ? time : undefined
 }
+
+/** An ISO date and time without a zone designator (`Z` or `±hh:mm`), which `new Date` would read as local. */
+const ZONELESS_DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$/
+
+/**
+ * A provider's event time given as text (PayPal's `create_time`, Adyen's `eventDate`). The providers send a
+ * zone; one without is read as UTC, not in the server's zone: the same event must get the same time on every
+ * instance, whatever its `TZ`.
+ */
+export function providerTime(value: unknown): Date | undefined {
+  if (typeof value !== 'string') return undefined
+  const zoneless = ZONELESS_DATE_TIME.exec(value)
+  return eventTime(new Date(zoneless ? `${zoneless[1]}T${zoneless[2]}Z` : value))
+}

@@ -1,7 +1,7 @@
 /** A verified PayPal delivery as an event: PayPal's own `id` (`WH-…`) is the idempotency key. */
 import { AppError } from '../../errors.ts'
 import { isEventKey, MAX_EVENT_ID_LENGTH, MAX_EVENT_TYPE_LENGTH } from '../event-key.ts'
-import { eventTime } from '../event-time.ts'
+import { providerTime } from '../event-time.ts'
 import type { VerifiedEvent } from '../provider.ts'
 
 /** `text` is the verified body exactly as received, handed on so the inbox need not re-serialise it. */
@@ -15,7 +15,7 @@ export function paypalEvent(body: Record<string, unknown>, text: string): Verifi
       reason: 'missing_event_type',
     })
   }
-  const occurredAt = eventTime(typeof createTime === 'string' ? new Date(createTime) : undefined)
+  const occurredAt = providerTime(createTime)
   return {
     provider: 'paypal',
     id,
