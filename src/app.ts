@@ -84,7 +84,9 @@ export function createApp(deps: AppDeps): Hono {
   app.onError((err) => {
     const appError = asAppError(err)
     if (appError.kind === 'internal') deps.log.error({ err }, 'unexpected error')
-    else if (appError.status >= 500)
+    // Logged once by the route already ("delivery rejected"); a line more each, with a stack, would double
+    // what an overloaded service writes.
+    else if (appError.status >= 500 && appError.kind !== 'overloaded')
       deps.log.warn({ kind: appError.kind, err: appError.cause ?? err }, appError.message)
     return toResponse(appError)
   })

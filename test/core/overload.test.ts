@@ -23,11 +23,15 @@ export default {
 }
 `
 
+/** Opens the last gate (a failed test must not leave the service's write loop waiting on it). */
+let openLast: () => void = () => {}
+
 function gate() {
   let open: () => void = () => {}
   globalThis.overloadGate = new Promise<void>((resolve) => {
     open = resolve
   })
+  openLast = open
   return open
 }
 
@@ -49,6 +53,7 @@ async function untilPending(svc: TestService, pending: number) {
 describe('overload', () => {
   let svc: TestService | undefined
   afterEach(async () => {
+    openLast()
     globalThis.overloadGate = undefined
     await svc?.dispose()
     svc = undefined
@@ -81,6 +86,11 @@ describe('overload', () => {
     expect(await metric(service, /^hookinbox_deliveries_rejected_total\{.*reason="overloaded"/)).toBe(
       'hookinbox_deliveries_rejected_total{provider="stripe",reason="overloaded"} 3',
     )
+    // One warning a refusal, naming the reason: an overloaded service must not write more than that.
+    const warnings = service.logs.filter((l) => l.includes('"level":40'))
+    expect(warnings).toHaveLength(3)
+    for (const w of warnings)
+      expect(JSON.parse(w)).toMatchObject({ reason: 'overloaded', msg: 'delivery rejected' })
 
     // The backlog clears: everything admitted is answered as usual, and the refused ones are accepted now.
     open()
