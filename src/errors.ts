@@ -9,6 +9,7 @@ import { isDatabaseUnavailable } from './db/unavailable.ts'
 export type ErrorKind =
   | 'not_found'
   | 'not_configured'
+  | 'method_not_allowed'
   | 'unauthorized'
   | 'forbidden'
   | 'invalid_signature'
@@ -26,6 +27,7 @@ export type ErrorKind =
 const STATUS: Record<ErrorKind, number> = {
   not_found: 404,
   not_configured: 404,
+  method_not_allowed: 405,
   unauthorized: 401,
   forbidden: 403,
   invalid_signature: 400,
@@ -75,6 +77,7 @@ const KIND_BY_STATUS: Record<number, ErrorKind> = {
   401: 'unauthorized',
   403: 'forbidden',
   404: 'not_found',
+  405: 'method_not_allowed',
   409: 'conflict',
   413: 'payload_too_large',
   503: 'storage_unavailable',

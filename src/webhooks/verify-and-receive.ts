@@ -2,7 +2,7 @@
  * POST /webhooks/:provider — the whole pipeline of one delivery: limit and read the raw body once, let the
  * provider verify it, hand the verified events to the inbox, answer from the committed outcomes.
  */
-import { Hono } from 'hono'
+import { type Handler, Hono, type MiddlewareHandler } from 'hono'
 import type { Logger } from 'pino'
 import { AppError, isAppError } from '../errors.ts'
 import type { Inbox, Outcome } from '../inbox/inbox.ts'
@@ -42,111 +42,129 @@ function refused(
   deps.log.warn({ provider, reason, ...fields }, 'delivery rejected')
 }
 
+/** With and without a trailing slash: a URL registered at the provider as `…/webhooks/stripe/` works too. */
+const PATHS = ['/webhooks/:provider', '/webhooks/:provider/']
+
+const knownProvider = (name: string): ProviderName => {
+  if (!isProviderName(name)) throw new AppError('not_found', `unknown provider "${name.slice(0, 40)}"`)
+  return name
+}
+
 export function webhookRoutes(deps: WebhookRouteDeps): Hono {
   const app = new Hono()
 
-  app.post(
-    '/webhooks/:provider',
-    async (c, next) => {
-      const name = c.req.param('provider')
-      if (!isProviderName(name)) throw new AppError('not_found', `unknown provider "${name.slice(0, 40)}"`)
-      if (!deps.providers[name]) throw new AppError('not_configured', `${name} is not configured`)
-      await next()
-    },
-    async (c) => {
-      const name = c.req.param('provider') as ProviderName
-      const provider = deps.providers[name] as Provider
-      const started = performance.now()
-      const receivedAt = deps.now()
-      let body: Uint8Array
-      try {
-        body = await readBody(c, deps.maxBodyBytes)
-      } catch (err) {
-        if (isAppError(err) && err.kind === 'client_aborted') {
-          // Debug, not warn: anyone can hang up at will, and a line per hang-up must not page anyone.
-          deps.log.debug({ provider: name, reason: err.reason }, 'delivery aborted by the client')
-        } else if (isAppError(err) && err.status < 500) {
-          // A body over MAX_BODY_BYTES is refused as surely as a bad signature: a provider sending events larger
-          // than the limit must show in the metrics, the stats and the log, not only in its own retries.
-          refused(deps, name, receivedAt, err.reason, {})
-        }
-        throw err
-      }
+  // Someone opening the webhook URL in a browser to check it must learn that it exists, not get a 404.
+  const wrongMethod: Handler = (c) => {
+    knownProvider(c.req.param('provider') ?? '')
+    throw new AppError('method_not_allowed', 'webhooks are delivered with POST', {
+      headers: { Allow: 'POST' },
+    })
+  }
 
-      let verified: Awaited<ReturnType<Provider['verify']>>
-      try {
-        verified = await provider.verify({ headers: c.req.raw.headers, body, receivedAt })
-      } catch (err) {
-        refused(deps, name, receivedAt, isAppError(err) ? err.reason : 'internal', { bytes: body.byteLength })
-        throw err
-      }
+  const configured: MiddlewareHandler = async (c, next) => {
+    const name = knownProvider(c.req.param('provider') ?? '')
+    if (!deps.providers[name]) throw new AppError('not_configured', `${name} is not configured`)
+    await next()
+  }
 
-      // Refused before any of its events reaches the inbox, so a refused delivery leaves nothing behind.
-      const release = deps.admission.admit(body.byteLength)
-      if (!release) {
-        refused(deps, name, receivedAt, 'overloaded', {
-          bytes: body.byteLength,
-          pending: deps.admission.pending,
-        })
-        throw new AppError('overloaded', 'too many deliveries are waiting to be written; retry later')
+  const receive: Handler = async (c) => {
+    const name = c.req.param('provider') as ProviderName
+    const provider = deps.providers[name] as Provider
+    const started = performance.now()
+    const receivedAt = deps.now()
+    let body: Uint8Array
+    try {
+      body = await readBody(c, deps.maxBodyBytes)
+    } catch (err) {
+      if (isAppError(err) && err.kind === 'client_aborted') {
+        // Debug, not warn: anyone can hang up at will, and a line per hang-up must not page anyone.
+        deps.log.debug({ provider: name, reason: err.reason }, 'delivery aborted by the client')
+      } else if (isAppError(err) && err.status < 500) {
+        // A body over MAX_BODY_BYTES is refused as surely as a bad signature: a provider sending events larger
+        // than the limit must show in the metrics, the stats and the log, not only in its own retries.
+        refused(deps, name, receivedAt, err.reason, {})
       }
-      let results: PromiseSettledResult<Outcome>[]
-      try {
-        results = await Promise.allSettled(verified.map((event) => deps.inbox.receive(event, receivedAt)))
-      } finally {
-        release()
-      }
-      const durationMs = Math.round((performance.now() - started) * 10) / 10
-      const outcomes: Outcome[] = []
-      let storageFailure: unknown
-      // Checked once: the line's fields are not even gathered when info is off (a busy service's usual level).
-      const logDeliveries = deps.log.isLevelEnabled('info')
-      for (const [i, result] of results.entries()) {
-        const event = verified[i]
-        if (result.status === 'fulfilled') {
-          outcomes.push(result.value)
-          deps.onOutcome?.(result.value)
-          if (logDeliveries)
-            deps.log.info(
-              {
-                provider: name,
-                eventId: result.value.eventId,
-                type: result.value.type,
-                outcome: result.value.duplicate ? 'duplicate' : result.value.status,
-                attempts: result.value.attempts,
-                durationMs,
-              },
-              'delivery',
-            )
-          if (result.value.error) deps.log.debug({ eventId: result.value.eventId, error: result.value.error })
-        } else if (isAppError(result.reason) && result.reason.status < 500) {
-          // Refused by the inbox, not failed in it (a PayPal transmission replayed with another body).
-          storageFailure ??= result.reason
-          refused(deps, name, receivedAt, result.reason.reason, { eventId: event?.id })
-        } else {
-          // A failure to retry outweighs a refusal: the provider must send the delivery again.
-          if (storageFailure === undefined || isAppError(storageFailure)) storageFailure = result.reason
-          deps.log.error(
+      throw err
+    }
+
+    let verified: Awaited<ReturnType<Provider['verify']>>
+    try {
+      verified = await provider.verify({ headers: c.req.raw.headers, body, receivedAt })
+    } catch (err) {
+      refused(deps, name, receivedAt, isAppError(err) ? err.reason : 'internal', { bytes: body.byteLength })
+      throw err
+    }
+
+    // Refused before any of its events reaches the inbox, so a refused delivery leaves nothing behind.
+    const release = deps.admission.admit(body.byteLength)
+    if (!release) {
+      refused(deps, name, receivedAt, 'overloaded', {
+        bytes: body.byteLength,
+        pending: deps.admission.pending,
+      })
+      throw new AppError('overloaded', 'too many deliveries are waiting to be written; retry later')
+    }
+    let results: PromiseSettledResult<Outcome>[]
+    try {
+      results = await Promise.allSettled(verified.map((event) => deps.inbox.receive(event, receivedAt)))
+    } finally {
+      release()
+    }
+    const durationMs = Math.round((performance.now() - started) * 10) / 10
+    const outcomes: Outcome[] = []
+    let storageFailure: unknown
+    // Checked once: the line's fields are not even gathered when info is off (a busy service's usual level).
+    const logDeliveries = deps.log.isLevelEnabled('info')
+    for (const [i, result] of results.entries()) {
+      const event = verified[i]
+      if (result.status === 'fulfilled') {
+        outcomes.push(result.value)
+        deps.onOutcome?.(result.value)
+        if (logDeliveries)
+          deps.log.info(
             {
               provider: name,
-              eventId: event?.id,
-              type: event?.type,
-              outcome: 'error',
+              eventId: result.value.eventId,
+              type: result.value.type,
+              outcome: result.value.duplicate ? 'duplicate' : result.value.status,
+              attempts: result.value.attempts,
               durationMs,
-              err: result.reason,
             },
-            'delivery not recorded',
+            'delivery',
           )
-        }
+        if (result.value.error) deps.log.debug({ eventId: result.value.eventId, error: result.value.error })
+      } else if (isAppError(result.reason) && result.reason.status < 500) {
+        // Refused by the inbox, not failed in it (a PayPal transmission replayed with another body).
+        storageFailure ??= result.reason
+        refused(deps, name, receivedAt, result.reason.reason, { eventId: event?.id })
+      } else {
+        // A failure to retry outweighs a refusal: the provider must send the delivery again.
+        if (storageFailure === undefined || isAppError(storageFailure)) storageFailure = result.reason
+        deps.log.error(
+          {
+            provider: name,
+            eventId: event?.id,
+            type: event?.type,
+            outcome: 'error',
+            durationMs,
+            err: result.reason,
+          },
+          'delivery not recorded',
+        )
       }
-      if (outcomes.length === results.length) deps.onDelivered?.(name, durationMs)
-      if (storageFailure !== undefined) {
-        throw isAppError(storageFailure)
-          ? storageFailure
-          : new AppError('storage_unavailable', 'the event store is unavailable; retry later')
-      }
-      return respond(provider, outcomes)
-    },
-  )
+    }
+    if (outcomes.length === results.length) deps.onDelivered?.(name, durationMs)
+    if (storageFailure !== undefined) {
+      throw isAppError(storageFailure)
+        ? storageFailure
+        : new AppError('storage_unavailable', 'the event store is unavailable; retry later')
+    }
+    return respond(provider, outcomes)
+  }
+
+  for (const path of PATHS) {
+    app.post(path, configured, receive)
+    app.on(['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], path, wrongMethod)
+  }
   return app
 }
