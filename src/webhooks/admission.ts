@@ -13,7 +13,10 @@
 export interface AdmissionLimits {
   /** Verified deliveries held at once. */
   maxDeliveries: number
-  /** Their raw body bytes held at once. A lone delivery is always admitted, whatever its size. */
+  /**
+   * Their raw body bytes: a delivery is refused once this much is held. One is admitted below it whatever its
+   * size, so at most this plus one body (MAX_BODY_BYTES) is held.
+   */
   maxBytes: number
 }
 
@@ -29,9 +32,10 @@ export function createAdmission(limits: AdmissionLimits): Admission {
   let bytes = 0
   return {
     admit(size) {
-      // Never refuse when nothing is held: a delivery larger than maxBytes (but within MAX_BODY_BYTES) would
-      // otherwise be refused forever, and its provider would retry it until it gave up.
-      if (deliveries > 0 && (deliveries >= limits.maxDeliveries || bytes + size > limits.maxBytes)) return
+      // Refused by what is held, never by its own size: a delivery that does not fit in what is left of
+      // maxBytes (MAX_BODY_BYTES may exceed it) would wait for a moment when nothing at all is held, which
+      // never comes under steady traffic, and be refused on every retry until its provider gave up.
+      if (deliveries >= limits.maxDeliveries || bytes >= limits.maxBytes) return
       deliveries++
       bytes += size
       let held = true
