@@ -30,6 +30,11 @@ export interface Inbox {
    * delivery. Throws AppError `not_found` for an unknown event, `conflict` for processed/ignored ones.
    */
   replay(provider: ProviderName, eventId: string): Promise<Outcome>
+  /**
+   * Whether `receive` would answer this event from memory as a duplicate of a settled one, writing nothing
+   * (no queue, no transaction). Lets an overloaded service still answer the retries of settled events.
+   */
+  answersFromMemory(event: VerifiedEvent): boolean
   /** Counts a delivery refused before the inbox (bad signature, …) for the admin stats; best effort. */
   noteRejected(provider: ProviderName, reason: string, at: Date): void
   /** Waits for queued work to commit; later calls to receive are refused. */

@@ -250,6 +250,9 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
       return track(run({ kind: 'replay', provider, eventId }))
     },
 
+    // Other instances write the same database: every look-up reads it (see README, Performance).
+    answersFromMemory: () => false,
+
     noteRejected(provider, reason, at) {
       const minute = Math.floor(at.getTime() / 60_000)
       const key = `${provider}\u0000${reason}\u0000${minute}`

@@ -403,6 +403,14 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       )
     },
 
+    answersFromMemory(event) {
+      return (
+        !event.transmission &&
+        db.walSync.failure === undefined &&
+        settledCache.get(eventKey(event.provider, event.id)) !== undefined
+      )
+    },
+
     noteRejected(provider, reason, at) {
       const minute = Math.floor(at.getTime() / 60_000)
       const k = `${provider}\u0000${reason}\u0000${minute}`

@@ -95,8 +95,12 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
       throw err
     }
 
-    // Refused before any of its events reaches the inbox, so a refused delivery leaves nothing behind.
-    const release = deps.admission.admit(body.byteLength)
+    // Refused before any of its events reaches the inbox, so a refused delivery leaves nothing behind. Not
+    // when every event is a duplicate the inbox answers from memory: that costs no more than refusing it,
+    // and a refused one would only come back, lengthening a storm of retries.
+    const release =
+      deps.admission.admit(body.byteLength) ??
+      (verified.every((event) => deps.inbox.answersFromMemory(event)) ? () => {} : undefined)
     if (!release) {
       refused(deps, name, receivedAt, 'overloaded', {
         bytes: body.byteLength,

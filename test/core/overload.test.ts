@@ -163,6 +163,30 @@ describe('overload', () => {
     await untilPending(service, 0)
   })
 
+  it('at the limit, a duplicate the inbox answers from memory is still answered 200, and a new event is not', async () => {
+    svc = await startTestService({
+      handlers: { 'slow.mjs': SLOW_HANDLER },
+      env: { MAX_PENDING_DELIVERIES: '1', HANDLER_TIMEOUT_MS: '60000' },
+    })
+    const service = svc
+    // A retention pass that commits empties that memory: let the start-up pass finish (passes run in turn).
+    await service.prune()
+    const settled = stripeEvent()
+    expect((await postStripe(service.url, settled)).status).toBe(200)
+    // Its first duplicate is looked up in the database, which puts it in memory.
+    expect((await postStripe(service.url, settled)).body).toMatchObject({ duplicate: true })
+
+    const open = gate()
+    const held = postStripe(service.url, stripeEvent())
+    await untilPending(service, 1)
+    const again = await postStripe(service.url, settled)
+    expect(again.status).toBe(200)
+    expect(again.body).toMatchObject({ duplicate: true, status: 'processed' })
+    expect((await postStripe(service.url, stripeEvent())).status).toBe(503)
+    open()
+    expect((await held).status).toBe(200)
+  })
+
   it('a duplicate answered from memory passes while the backlog is under the limit', async () => {
     svc = await startTestService({ env: { MAX_PENDING_DELIVERIES: '1' } })
     const service = svc
