@@ -99,6 +99,8 @@ function toSummary(row: SummaryRow): EventSummary {
   }
 }
 
+const holdsNul = (value: string | undefined) => value?.includes('\u0000') === true
+
 /** The smallest string greater than every string starting with `prefix` (for index-friendly prefix ranges). */
 const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
 
@@ -113,6 +115,9 @@ export type Walk = 'status' | 'provider'
 
 export function filterConditions(filter: EventFilter, events: Tables['events'], walk?: Walk): SQL[] {
   const conds: SQL[] = []
+  // No stored id or type holds U+0000 (event-key.ts refuses them), and PostgreSQL refuses it in any text
+  // parameter: such a filter matches nothing, on every store, without asking the database.
+  if (holdsNul(filter.type) || holdsNul(filter.q)) return [sql`1 = 0`]
   // The column whose index must not be walked is compared in a form no index serves (`col || ''`, the same
   // in SQLite and PostgreSQL).
   const hidden = (column: SQLWrapper, hide: boolean) => (hide ? sql`(${column} || '')` : column)
@@ -187,6 +192,8 @@ export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): 
   const columns = summaryColumnsOf(events)
   return {
     async getEvent(provider, eventId) {
+      // No event is stored under such an id, and PostgreSQL would refuse the parameter.
+      if (holdsNul(eventId)) return undefined
       const [row] = await db
         .select({ ...columns, payload: events.payload })
         .from(events)

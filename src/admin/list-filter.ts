@@ -53,6 +53,9 @@ function realDay(s: string): boolean {
  */
 const inUtc = (s: string) => (s.length > 10 && !/(Z|[+-]\d{2}:?\d{2})$/.test(s) ? `${s}Z` : s)
 
+const inStoredYears = (date: Date) =>
+  Number.isNaN(date.getTime()) || (date.getUTCFullYear() >= 1 && date.getUTCFullYear() <= 9999)
+
 const isoDate = z
   .string()
   .max(40)
@@ -65,6 +68,9 @@ const isoDate = z
       message: 'must be an ISO-8601 date or date-time',
     },
   )
+  // PostgreSQL's timestamps (and the ISO form they are sent in) end at the years 1 and 9999: a bound outside
+  // them was a 500 there. Read as UTC, `0001-01-01T00:00+01:00` is in the year 0.
+  .refine((s) => inStoredYears(new Date(inUtc(s))), { message: 'must be between the years 1 and 9999 (UTC)' })
   .transform((s) => new Date(inUtc(s)))
 
 const text = (max: number) => z.string().min(1).max(max)
