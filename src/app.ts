@@ -2,6 +2,7 @@
  * Builds the HTTP app from its dependencies, so tests run it on a loopback port without globals.
  */
 import { Hono } from 'hono'
+import { TrieRouter } from 'hono/router/trie-router'
 import type { Logger } from 'pino'
 import { adminRoutes } from './admin/admin-routes.ts'
 import type { EventHistory } from './admin/event-history.ts'
@@ -28,6 +29,24 @@ export interface AppDeps {
   metrics?: Metrics
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken?: string | undefined
+}
+
+/**
+ * The methods the app's routes take at a path (`GET` brings `HEAD`, which Hono answers with it). Middleware is
+ * registered for every method (`ALL`) and is not a route: a path only middleware covers takes nothing.
+ */
+function allowedMethods(app: Hono): (path: string) => string[] {
+  const router = new TrieRouter<true>()
+  const methods = new Set<string>()
+  for (const route of app.routes) {
+    if (route.method === 'ALL') continue
+    router.add(route.method, route.path, true)
+    methods.add(route.method)
+  }
+  return (path) => {
+    const allowed = [...methods].filter((method) => router.match(method, path)[0].length > 0)
+    return allowed.flatMap((m) => (m === 'GET' && !allowed.includes('HEAD') ? ['GET', 'HEAD'] : [m]))
+  }
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -80,7 +99,18 @@ export function createApp(deps: AppDeps): Hono {
     }),
   )
 
-  app.notFound(() => toResponse(new AppError('not_found', 'not found')))
+  // A URL that exists but not for this method says so (405 and Allow), as the webhook URLs do: a 404 would tell
+  // an operator who GETs a replay URL that the event does not exist. Built once every route is registered.
+  let allowedAt: ((path: string) => string[]) | undefined
+  app.notFound((c) => {
+    allowedAt ??= allowedMethods(app)
+    const allowed = allowedAt(c.req.path)
+    if (allowed.length === 0) return toResponse(new AppError('not_found', 'not found'))
+    const allow = allowed.join(', ')
+    return toResponse(
+      new AppError('method_not_allowed', `this URL takes ${allow}`, { headers: { Allow: allow } }),
+    )
+  })
   app.onError((err) => {
     const appError = asAppError(err)
     if (appError.kind === 'internal') deps.log.error({ err }, 'unexpected error')

@@ -70,7 +70,8 @@ export function adminRoutes(deps: AdminRouteDeps): Hono {
   app.use('/admin', requireAdmin(deps.adminToken))
   app.use('/admin/*', requireAdmin(deps.adminToken))
 
-  app.post('/admin/api/*', refuseCrossSite)
+  // Middleware for every method (not `app.post`, which would make every path under /admin/api a POST route).
+  app.use('/admin/api/*', (c, next) => (c.req.method === 'POST' ? refuseCrossSite(c, next) : next()))
 
   app.get('/admin/api/events', async (c) => c.json(await deps.history.list(parseListRequest(c.req.query()))))
 
