@@ -2,7 +2,7 @@
  * POST /webhooks/:provider — the whole pipeline of one delivery: limit and read the raw body once, let the
  * provider verify it, hand the verified events to the inbox, answer from the committed outcomes.
  */
-import { type Handler, Hono, type MiddlewareHandler } from 'hono'
+import { type Context, type Handler, Hono, type MiddlewareHandler } from 'hono'
 import type { Logger } from 'pino'
 import { AppError, isAppError } from '../errors.ts'
 import type { Inbox, Outcome } from '../inbox/inbox.ts'
@@ -53,17 +53,24 @@ const knownProvider = (name: string): ProviderName => {
 export function webhookRoutes(deps: WebhookRouteDeps): Hono {
   const app = new Hono()
 
-  // Someone opening the webhook URL in a browser to check it must learn that it exists, not get a 404.
+  /** The provider a webhook URL names, when it is configured here (else 404, saying which it is). */
+  const configuredProvider = (c: Context): ProviderName => {
+    const name = knownProvider(c.req.param('provider') ?? '')
+    if (!deps.providers[name]) throw new AppError('not_configured', `${name} is not configured`)
+    return name
+  }
+
+  // Someone opening the webhook URL in a browser to check it must learn that it works (405: it takes POST),
+  // or why it does not (404: no such provider, or one not configured), as a delivery would.
   const wrongMethod: Handler = (c) => {
-    knownProvider(c.req.param('provider') ?? '')
+    configuredProvider(c)
     throw new AppError('method_not_allowed', 'webhooks are delivered with POST', {
       headers: { Allow: 'POST' },
     })
   }
 
   const configured: MiddlewareHandler = async (c, next) => {
-    const name = knownProvider(c.req.param('provider') ?? '')
-    if (!deps.providers[name]) throw new AppError('not_configured', `${name} is not configured`)
+    configuredProvider(c)
     await next()
   }
 

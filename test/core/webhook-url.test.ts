@@ -30,8 +30,8 @@ describe('the webhook URL', () => {
     }
   })
 
-  it('answers other methods 405 with Allow: POST, for configured and unconfigured providers alike', async () => {
-    for (const path of ['/webhooks/stripe', '/webhooks/stripe/', '/webhooks/adyen']) {
+  it('answers other methods 405 with Allow: POST on a configured provider', async () => {
+    for (const path of ['/webhooks/stripe', '/webhooks/stripe/']) {
       for (const method of ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
         const res = await fetch(`${svc.url}${path}`, { method })
         expect(res.status, `${method} ${path}`).toBe(405)
@@ -44,15 +44,21 @@ describe('the webhook URL', () => {
     }
   })
 
-  it('keeps 404 for unknown providers, whatever the method, and for an unconfigured one on POST', async () => {
+  it('answers 404 naming the reason for an unknown or unconfigured provider, whatever the method', async () => {
     for (const method of ['GET', 'POST']) {
       const res = await fetch(`${svc.url}/webhooks/strype`, { method })
       expect(res.status).toBe(404)
       expect(await res.json()).toEqual({ error: 'unknown provider "strype"' })
+      // Opened in a browser, the URL of a provider not configured here says so, as a delivery to it would.
+      for (const path of ['/webhooks/adyen', '/webhooks/adyen/']) {
+        const unconfigured = await fetch(`${svc.url}${path}`, {
+          method,
+          ...(method === 'POST' ? { body: '{}' } : {}),
+        })
+        expect(unconfigured.status, `${method} ${path}`).toBe(404)
+        expect(await unconfigured.json()).toEqual({ error: 'adyen is not configured' })
+      }
     }
-    const unconfigured = await fetch(`${svc.url}/webhooks/adyen/`, { method: 'POST', body: '{}' })
-    expect(unconfigured.status).toBe(404)
-    expect(await unconfigured.json()).toEqual({ error: 'adyen is not configured' })
     expect((await fetch(`${svc.url}/webhooks/stripe/extra`, { method: 'POST' })).status).toBe(404)
   })
 })
