@@ -32,6 +32,8 @@ export async function run(options: { dev: boolean }) {
   let env = loadEnv()
   let dev: StartOptions['dev']
   let devBanner: string | undefined
+  /** Where the dev banner points for the admin password: the token it printed, or the user's own. */
+  let adminPassword = 'your ADMIN_TOKEN'
   if (options.dev) {
     try {
       const setup = prepareDevMode(env)
@@ -41,6 +43,7 @@ export async function run(options: { dev: boolean }) {
         watchHandlers: true,
       }
       const shown = setup.filled.map((name) => `  ${name}=${env[name]}`).join('\n')
+      if (setup.filled.includes('ADMIN_TOKEN')) adminPassword = 'the ADMIN_TOKEN above'
       devBanner = [
         `hookinbox development mode (never for production)`,
         `  dev secrets: ${setup.secretsPath}${setup.created ? ' (created now)' : ''}`,
@@ -83,7 +86,7 @@ export async function run(options: { dev: boolean }) {
   }
   if (devBanner) {
     process.stderr.write(
-      `\n${devBanner}\n  open ${service.url}/admin (user: anything, password: the ADMIN_TOKEN above)\n  try: npm run send -- stripe checkout.session.completed\n\n`,
+      `\n${devBanner}\n  open ${service.url}/admin (user: anything, password: ${adminPassword})\n  try: npm run send -- stripe checkout.session.completed\n\n`,
     )
   }
 

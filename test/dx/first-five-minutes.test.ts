@@ -73,7 +73,8 @@ describe('the first five minutes', () => {
     // The banner goes to stderr right after the "listening" line goes to stdout: the two pipes may deliver
     // them in either order, so wait for it rather than expect it already there.
     const started = dev
-    await waitFor(() => /hookinbox development mode/.test(started.output()))
+    await waitFor(() => /password: the ADMIN_TOKEN above/.test(started.output()))
+    expect(started.output()).toMatch(/ADMIN_TOKEN=\S{24}/)
     const secrets = JSON.parse(readFileSync(join(dir.path, 'data', 'dev-secrets.json'), 'utf8'))
     expect(secrets.stripe.webhookSecret).toMatch(/^whsec_dev_[0-9a-f]{48}$/)
 
@@ -126,6 +127,24 @@ describe('the first five minutes', () => {
       status: 'processed',
       handlers: ['checkout-completed', 'my-first-handler'],
     })
+  })
+
+  it('with an ADMIN_TOKEN of your own, the banner neither prints it nor points at a token it did not print', async () => {
+    const token = 'my-own-admin-token-0123456789'
+    const own = await startDev({
+      HANDLERS_DIR: join(PROJECT_ROOT, 'handlers'),
+      DATABASE_URL: join(dir.path, 'own-token', 'hookinbox.db'),
+      ADMIN_TOKEN: token,
+    })
+    try {
+      await waitFor(() => /password: /.test(own.output()))
+      expect(own.output()).toMatch(/\/admin \(user: anything, password: your ADMIN_TOKEN\)/)
+      expect(own.output()).not.toContain(token)
+      expect(own.output()).not.toContain('ADMIN_TOKEN=')
+    } finally {
+      own.proc.kill('SIGTERM')
+      await own.exited
+    }
   })
 
   it('development mode refuses to start with NODE_ENV=production', async () => {
