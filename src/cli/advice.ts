@@ -121,8 +121,10 @@ function forStatus(d: Delivery & { status: number }, ctx: AdviceContext): string
   }
   if (status === 500) {
     return (
-      `a handler failed (the event is stored as failed, and a provider would retry it): see the service log ` +
-      `or the admin page (${ctx.baseUrl}/admin)`
+      // Not "see the log": at the default level it has the outcome but not the handler's error (SECURITY.md).
+      `a handler failed (the event is stored as failed, and a provider would retry it): its error is on the ` +
+      `admin page (${ctx.baseUrl}/admin, once the service has an ADMIN_TOKEN) and in the service log at ` +
+      'LOG_LEVEL=debug'
     )
   }
   if (status === 503) {

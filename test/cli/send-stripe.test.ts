@@ -292,7 +292,10 @@ describe('hookinbox send stripe, against the real service over HTTP', () => {
       expect(result.code).toBe(1)
       expect(result.stdout).toContain('500')
       expect(result.stderr).toContain(`hint: a handler failed`)
-      expect(result.stderr).toContain(`see the service log or the admin page (${failing.url}/admin)`)
+      expect(result.stderr).toContain(
+        `its error is on the admin page (${failing.url}/admin, once the service has an ADMIN_TOKEN) and in the ` +
+          'service log at LOG_LEVEL=debug',
+      )
     } finally {
       await failing.dispose()
     }

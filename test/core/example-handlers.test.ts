@@ -3,10 +3,27 @@
  * (whose migrations drizzle-kit generated from handlers/_schema.ts), and the subscriptions example shows
  * ctx.isStale keeping the newest state when Stripe delivers out of order.
  */
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { postStripe, stripeEvent, uniqueId } from '../support/stripe-signing.ts'
-import { PROJECT_ROOT } from '../support/temp-dir.ts'
+import { PROJECT_ROOT, tempDir } from '../support/temp-dir.ts'
 import { startTestService, type TestService } from '../support/test-service.ts'
+
+/** The README's "Writing a handler" example, exactly as printed there. */
+function readmeExample(): string {
+  const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8')
+  const block = /```ts\n(\/\/ handlers\/checkout-completed\.ts[^\n]*\n[\s\S]*?)```/.exec(readme)?.[1]
+  if (block === undefined) throw new Error('README.md has no handlers/checkout-completed.ts block')
+  return block
+}
+
+const paidSession = (sessionId: string) =>
+  stripeEvent({
+    data: {
+      object: { id: sessionId, object: 'checkout.session', payment_status: 'paid', amount_total: 4200 },
+    },
+  })
 
 describe('the example handlers', () => {
   let svc: TestService
@@ -144,6 +161,34 @@ export default {
       }
     } finally {
       await svc.dispose()
+    }
+  })
+})
+
+describe("the README's handler example", () => {
+  it('runs as printed: two events naming one session are both processed, and insert one row', async () => {
+    // A clone's layout, with the README's block as the only handler file.
+    const dir = tempDir('readme-example')
+    const handlers = join(dir.path, 'handlers')
+    mkdirSync(handlers)
+    cpSync(join(PROJECT_ROOT, 'handlers', '_schema.ts'), join(handlers, '_schema.ts'))
+    writeFileSync(join(handlers, 'checkout-completed.ts'), readmeExample())
+    symlinkSync(join(PROJECT_ROOT, 'src'), join(dir.path, 'src'))
+    const svc = await startTestService({ dir: join(dir.path, 'svc'), env: { HANDLERS_DIR: handlers } })
+    try {
+      const sessionId = uniqueId('cs')
+      // What `npm run send -- stripe checkout.session.completed --fresh-id` sends twice: new ids, one session.
+      for (const event of [paidSession(sessionId), paidSession(sessionId)]) {
+        const answer = await postStripe(svc.url, event)
+        expect(answer.status).toBe(200)
+        expect(answer.body).toMatchObject({ duplicate: false, status: 'processed' })
+      }
+      expect(svc.query('SELECT session_id FROM paid_checkouts WHERE session_id = ?', sessionId)).toHaveLength(
+        1,
+      )
+    } finally {
+      await svc.dispose()
+      dir.remove()
     }
   })
 })
