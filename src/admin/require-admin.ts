@@ -10,8 +10,10 @@ const challenge = { 'WWW-Authenticate': 'Basic realm="hookinbox", charset="UTF-8
 
 function presentedToken(header: string | undefined): string | undefined {
   if (!header) return undefined
-  const [scheme, value] = header.split(' ', 2)
-  if (!scheme || value === undefined) return undefined
+  // `credentials = auth-scheme 1*SP token68` (RFC 9110): any number of spaces after the scheme.
+  const match = /^(\S+) +(.*)$/.exec(header)
+  if (!match) return undefined
+  const [, scheme = '', value = ''] = match
   if (scheme.toLowerCase() === 'bearer') return value.trim()
   if (scheme.toLowerCase() === 'basic') {
     const decoded = Buffer.from(value.trim(), 'base64').toString('utf8')

@@ -68,6 +68,23 @@ describe('admin page safety', () => {
     expect(await res.text()).toContain('invalid parameter &quot;limit&quot;')
   })
 
+  it('takes the token with any number of spaces after the scheme, and no other token', async () => {
+    const token = bearer.authorization.replace(/^Bearer /, '')
+    for (const authorization of [`Bearer  ${token}`, `bearer ${token}`, `Basic   ${btoa(`x:${token}`)}`]) {
+      expect((await fetch(`${svc.url}/admin/api/stats`, { headers: { authorization } })).status).toBe(200)
+    }
+    for (const authorization of ['Bearer', `Bearer${token}`, `Bearer ${token}x`, `Bearer ${token} x`]) {
+      expect((await fetch(`${svc.url}/admin/api/stats`, { headers: { authorization } })).status).toBe(401)
+    }
+  })
+
+  it('sends /admin/ to /admin, keeping the filter, once authenticated', async () => {
+    expect((await fetch(`${svc.url}/admin/`)).status).toBe(401)
+    const res = await fetch(`${svc.url}/admin/?status=failed`, { headers: bearer, redirect: 'manual' })
+    expect(res.status).toBe(301)
+    expect(res.headers.get('location')).toBe('/admin?status=failed')
+  })
+
   it('asks a browser for Basic credentials', async () => {
     const res = await fetch(`${svc.url}/admin`)
     expect(res.status).toBe(401)

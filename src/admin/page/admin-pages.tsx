@@ -280,6 +280,9 @@ export function adminPages(deps: AdminPageDeps): Hono {
     c.body(ADMIN_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
   )
 
+  // Typed with a trailing slash, the page's address still works (its links are absolute).
+  app.get('/admin/', (c) => c.redirect(`/admin${new URL(c.req.url).search}`, 301))
+
   app.get('/admin', async (c) => {
     const query = c.req.query()
     let body: Child
