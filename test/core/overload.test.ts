@@ -52,6 +52,15 @@ async function untilPending(svc: TestService, pending: number) {
 
 describe('overload', () => {
   let svc: TestService | undefined
+
+  /** A service whose one handler waits on the test's gate, with these limits. */
+  async function startSlow(env: Record<string, string>): Promise<TestService> {
+    svc = await startTestService({
+      handlers: { 'slow.mjs': SLOW_HANDLER },
+      env: { ...env, HANDLER_TIMEOUT_MS: '60000' },
+    })
+    return svc
+  }
   afterEach(async () => {
     openLast()
     globalThis.overloadGate = undefined
@@ -61,11 +70,7 @@ describe('overload', () => {
 
   it('past MAX_PENDING_DELIVERIES a delivery gets 503 at once, leaves nothing behind, and is accepted once the backlog clears', async () => {
     const open = gate()
-    svc = await startTestService({
-      handlers: { 'slow.mjs': SLOW_HANDLER },
-      env: { MAX_PENDING_DELIVERIES: '5', HANDLER_TIMEOUT_MS: '60000' },
-    })
-    const service = svc
+    const service = await startSlow({ MAX_PENDING_DELIVERIES: '5' })
     const admitted = Array.from({ length: 5 }, () => stripeEvent())
     const answers = admitted.map((e) => postStripe(service.url, e))
     await untilPending(service, 5)
@@ -107,11 +112,7 @@ describe('overload', () => {
 
   it('past MAX_PENDING_BYTES a delivery gets 503, while a lone delivery larger than the limit is still accepted', async () => {
     const open = gate()
-    svc = await startTestService({
-      handlers: { 'slow.mjs': SLOW_HANDLER },
-      env: { MAX_PENDING_BYTES: '2048', HANDLER_TIMEOUT_MS: '60000' },
-    })
-    const service = svc
+    const service = await startSlow({ MAX_PENDING_BYTES: '2048' })
     // Larger than the limit on its own, and nothing else is held: admitted.
     const big = stripeEvent({ padding: 'x'.repeat(4000) })
     const first = postStripe(service.url, big)
@@ -140,11 +141,7 @@ describe('overload', () => {
     // delivery must not need a moment when nothing at all is held: under any steady traffic that moment never
     // comes, and the delivery would be answered 'overloaded' on every retry until its provider gave up.
     const open = gate()
-    svc = await startTestService({
-      handlers: { 'slow.mjs': SLOW_HANDLER },
-      env: { MAX_PENDING_BYTES: '2048', HANDLER_TIMEOUT_MS: '60000' },
-    })
-    const service = svc
+    const service = await startSlow({ MAX_PENDING_BYTES: '2048' })
     // One small delivery (about 300 bytes) held: far from both limits.
     const held = postStripe(service.url, stripeEvent())
     await untilPending(service, 1)
@@ -164,11 +161,7 @@ describe('overload', () => {
   })
 
   it('at the limit, a duplicate the inbox answers from memory is still answered 200, and a new event is not', async () => {
-    svc = await startTestService({
-      handlers: { 'slow.mjs': SLOW_HANDLER },
-      env: { MAX_PENDING_DELIVERIES: '1', HANDLER_TIMEOUT_MS: '60000' },
-    })
-    const service = svc
+    const service = await startSlow({ MAX_PENDING_DELIVERIES: '1' })
     // A retention pass that commits empties that memory: let the start-up pass finish (passes run in turn).
     await service.prune()
     const settled = stripeEvent()
