@@ -239,8 +239,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     problems.push('ADYEN_BASIC_AUTH is set but ADYEN_HMAC_KEY is not: Adyen deliveries must be HMAC-verified')
   }
 
-  if (e.PAYPAL_MAX_TRANSMISSION_AGE_DAYS > e.DEDUP_KEEP_DAYS) {
-    // A transmission's binding to its body must outlive the time it is accepted for.
+  if (paypal && e.PAYPAL_MAX_TRANSMISSION_AGE_DAYS > e.DEDUP_KEEP_DAYS) {
+    // A transmission's binding to its body must outlive the time it is accepted for. Without PayPal there is
+    // none, and a short DEDUP_KEEP_DAYS (tried out on a test install, say) must not trip on the default 4.
     problems.push('PAYPAL_MAX_TRANSMISSION_AGE_DAYS must be at most DEDUP_KEEP_DAYS')
   }
   if (e.DEDUP_KEEP_DAYS < e.RETENTION_DAYS) {

@@ -77,7 +77,11 @@ describe('configuration', () => {
     [{ ADMIN_TOKEN: 'short-secret' }, /ADMIN_TOKEN: must be at least 16 characters/],
     [{ PAYPAL_WEBHOOK_ID: 'ABC', PAYPAL_VERIFY: 'api' }, /PAYPAL_CLIENT_ID/],
     [
-      { PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '500' },
+      { PAYPAL_WEBHOOK_ID: 'WH1234567890ABCDEF', PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '500' },
+      /PAYPAL_MAX_TRANSMISSION_AGE_DAYS must be at most DEDUP_KEEP_DAYS/,
+    ],
+    [
+      { PAYPAL_WEBHOOK_ID: 'WH1234567890ABCDEF', RETENTION_DAYS: '1', DEDUP_KEEP_DAYS: '2' },
       /PAYPAL_MAX_TRANSMISSION_AGE_DAYS must be at most DEDUP_KEEP_DAYS/,
     ],
     [{ PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '0' }, /PAYPAL_MAX_TRANSMISSION_AGE_DAYS/],
@@ -92,6 +96,11 @@ describe('configuration', () => {
       /PAYPAL_API_BASE: must not hold credentials/,
     ],
   ]
+  it('takes short retention when PayPal is not configured (no transmission to keep bound)', () => {
+    const c = parseConfig({ RETENTION_DAYS: '1', DEDUP_KEEP_DAYS: '2' })
+    expect(c.retention).toEqual({ days: 1, dedupKeepDays: 2 })
+  })
+
   it("refuses PayPal's simulator placeholder as the webhook id, saying why", () => {
     expect(() => parseConfig({ PAYPAL_WEBHOOK_ID: 'WEBHOOK_ID' })).toThrow(
       /PAYPAL_WEBHOOK_ID: is the simulator's placeholder, which anyone's simulator events verify under/,
