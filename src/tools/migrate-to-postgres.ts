@@ -9,8 +9,12 @@
  * number is taken there is copied under a new one); PostgreSQL instances may be running meanwhile. Stop the
  * SQLite service first: events arriving there during the copy would be missed. Send the providers to
  * PostgreSQL only after the copy: an event not copied yet is new there, and its handlers would run again.
- * Your own tables (handlers/_schema.ts) are yours to copy; see the README.
+ * Then the rows of your own tables, when the handlers folder declares them for both databases
+ * (copy-own-tables.ts).
  */
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
 import { inArray, type SQL, sql } from 'drizzle-orm'
@@ -18,6 +22,7 @@ import { inErrorChain } from '../db/error-chain.ts'
 import * as pgSchema from '../db/pg-schema.ts'
 import { countEventsUnderLock, openPostgres } from '../db/postgres.ts'
 import { errorText } from '../logger.ts'
+import { copyOwnTables, type OwnTableCopy } from './copy-own-tables.ts'
 
 const BATCH = 1000
 
@@ -37,7 +42,20 @@ interface Counts {
   objectVersions: number
 }
 
-export async function migrateToPostgres(from: string, to: string, log: (line: string) => void = console.log) {
+export interface MigrateOptions {
+  /**
+   * The handlers folder: when it holds `_schema.ts` and `_schema.pg.ts`, the rows of your own tables are
+   * copied too, each table into its twin of the same export name (see copy-own-tables.ts).
+   */
+  handlersDir?: string
+}
+
+export async function migrateToPostgres(
+  from: string,
+  to: string,
+  log: (line: string) => void = console.log,
+  options: MigrateOptions = {},
+) {
   const source = new Database(from, { readonly: true, fileMustExist: true })
   const target = await openPostgres({ url: to, poolSize: 2 })
   const copied: Counts = {
@@ -271,25 +289,51 @@ export async function migrateToPostgres(from: string, to: string, log: (line: st
     log(
       `done: ${copied.events} events, ${copied.attempts} attempts, ${copied.transmissions} PayPal transmissions, ${copied.objectVersions} object versions, ${copied.paypalCerts} certificates, ${copied.rejections} rejection counts copied`,
     )
-    return copied
+    const ownTables = options.handlersDir
+      ? await copyYourTables(source, target.db, target.schema, options.handlersDir, log)
+      : []
+    return { ...copied, ownTables }
   } finally {
     source.close()
     await target.close()
   }
 }
 
+/** Your schema modules, when the handlers folder has both; a clear line when it does not. */
+async function copyYourTables(
+  source: Database.Database,
+  target: Parameters<typeof copyOwnTables>[0]['target'],
+  targetSchema: string,
+  handlersDir: string,
+  log: (line: string) => void,
+): Promise<OwnTableCopy[]> {
+  const sqliteFile = resolve(handlersDir, '_schema.ts')
+  const pgFile = resolve(handlersDir, '_schema.pg.ts')
+  if (!existsSync(sqliteFile) || !existsSync(pgFile)) {
+    log(`your own tables: ${handlersDir} has no _schema.ts and _schema.pg.ts, so none were copied`)
+    return []
+  }
+  const sqliteTables = (await import(pathToFileURL(sqliteFile).href)) as Record<string, unknown>
+  const pgTables = (await import(pathToFileURL(pgFile).href)) as Record<string, unknown>
+  return copyOwnTables({ source, target, targetSchema, sqliteTables, pgTables, log })
+}
+
 async function main() {
-  const { values } = parseArgs({ options: { from: { type: 'string' }, to: { type: 'string' } } })
+  const { values } = parseArgs({
+    options: { from: { type: 'string' }, to: { type: 'string' }, handlers: { type: 'string' } },
+  })
   const from = values.from ?? './data/hookinbox.db'
   const to = values.to ?? process.env.DATABASE_URL
   if (!to || !/^postgres(ql)?:\/\//.test(to)) {
     process.stderr.write(
-      'usage: npm run migrate-to-postgres -- --from ./data/hookinbox.db --to postgres://user@host/db\n',
+      'usage: npm run migrate-to-postgres -- --from ./data/hookinbox.db --to postgres://user@host/db [--handlers ./handlers]\n',
     )
     process.exit(2)
   }
   try {
-    await migrateToPostgres(from, to)
+    await migrateToPostgres(from, to, console.log, {
+      handlersDir: values.handlers ?? process.env.HANDLERS_DIR ?? './handlers',
+    })
   } catch (err) {
     // Not err.message: a failed insert's message lists every value bound to it, the payloads of a whole batch.
     process.stderr.write(`migrate-to-postgres: ${errorText(err)}\n`)

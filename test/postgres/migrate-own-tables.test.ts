@@ -1,0 +1,103 @@
+/**
+ * Moving to PostgreSQL carries your own tables too: the rows the example handlers wrote in SQLite arrive in
+ * their PostgreSQL twins (handlers/_schema.pg.ts) with their types converted (integer dates become
+ * timestamps), an auto-numbered key continues after the copied rows, and a second run brings only what is
+ * missing.
+ */
+import { afterAll, describe, expect, it } from 'vitest'
+import { migrateToPostgres } from '../../src/tools/migrate-to-postgres.ts'
+import { freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
+import { postStripe, stripeEvent, uniqueId } from '../support/stripe-signing.ts'
+import { PROJECT_ROOT } from '../support/temp-dir.ts'
+import { startTestService } from '../support/test-service.ts'
+
+const HANDLERS = `${PROJECT_ROOT}/handlers`
+
+const paidCheckout = (sessionId: string, created: number) =>
+  stripeEvent({
+    type: 'checkout.session.completed',
+    created,
+    data: {
+      object: { id: sessionId, object: 'checkout.session', payment_status: 'paid', amount_total: 4200 },
+    },
+  })
+
+const refund = () =>
+  stripeEvent({
+    type: 'charge.refunded',
+    data: { object: { id: uniqueId('ch'), object: 'charge', amount_refunded: 500, currency: 'eur' } },
+  })
+
+describe.skipIf(!postgresAvailable)('moving your own tables to PostgreSQL', () => {
+  let schema: PgSchema | undefined
+  afterAll(async () => {
+    await schema?.drop()
+  })
+
+  it('copies them through their twins, continues their sequences, and a second run adds only what is missing', async () => {
+    const sqlite = await startTestService({ env: { HANDLERS_DIR: HANDLERS } })
+    try {
+      const created = Math.floor(Date.now() / 1000) - 3600
+      const sessions = [uniqueId('cs'), uniqueId('cs')]
+      for (const id of sessions)
+        expect((await postStripe(sqlite.url, paidCheckout(id, created))).status).toBe(200)
+      for (let i = 0; i < 3; i++) expect((await postStripe(sqlite.url, refund())).status).toBe(200)
+
+      schema = await freshSchema('own')
+      const lines: string[] = []
+      const first = await migrateToPostgres(sqlite.dbPath, schema.url, (l) => lines.push(l), {
+        handlersDir: HANDLERS,
+      })
+      expect(first.ownTables).toEqual([
+        { table: 'paid_checkouts', copied: 2, renumbered: 0, present: 0 },
+        { table: 'refunds', copied: 3, renumbered: 0, present: 0 },
+        { table: 'subscriptions', copied: 0, renumbered: 0, present: 0 },
+      ])
+      expect(lines).toContain('your table refunds: 3 rows copied, 0 already there')
+      const checkouts = await schema.query<{ session_id: string; paid_at: Date }>(
+        'SELECT session_id, paid_at FROM paid_checkouts ORDER BY session_id',
+      )
+      expect(checkouts.map((c) => c.session_id)).toEqual([...sessions].sort())
+      // A SQLite integer date arrives as a timestamp, the same instant.
+      expect(checkouts[0]?.paid_at).toBeInstanceOf(Date)
+      expect(checkouts[0]?.paid_at.getTime()).toBe(created * 1000)
+
+      // The sequence continues after the copied ids: a row inserted now does not take one of theirs.
+      const [next] = await schema.query<{ id: string }>(
+        "INSERT INTO refunds (provider, reference, recorded_at) VALUES ('stripe', 'new', now()) RETURNING id",
+      )
+      const [copiedMax] = await schema.query<{ m: string }>(
+        "SELECT max(id) AS m FROM refunds WHERE reference <> 'new'",
+      )
+      expect(Number(next?.id)).toBeGreaterThan(Number(copiedMax?.m))
+
+      // SQLite took one more refund after the copy, numbered 4 there, while PostgreSQL gave 4 to its own
+      // row: the second run copies it under a new number, and leaves every other row as it is.
+      const late = refund()
+      expect((await postStripe(sqlite.url, late)).status).toBe(200)
+      const lateReference = (late.data as { object: { id: string } }).object.id
+      const second = await migrateToPostgres(sqlite.dbPath, schema.url, () => {}, { handlersDir: HANDLERS })
+      expect(second.ownTables).toEqual([
+        { table: 'paid_checkouts', copied: 0, renumbered: 0, present: 2 },
+        { table: 'refunds', copied: 1, renumbered: 1, present: 3 },
+        { table: 'subscriptions', copied: 0, renumbered: 0, present: 0 },
+      ])
+      // A third run finds that row under its new number and copies nothing.
+      const third = await migrateToPostgres(sqlite.dbPath, schema.url, () => {}, { handlersDir: HANDLERS })
+      expect(third.ownTables.find((t) => t.table === 'refunds')).toEqual({
+        table: 'refunds',
+        copied: 0,
+        renumbered: 0,
+        present: 4,
+      })
+      const rows = await schema.query<{ id: string; reference: string }>(
+        'SELECT id, reference FROM refunds ORDER BY id',
+      )
+      expect(rows).toHaveLength(5)
+      expect(rows.filter((r) => r.reference === lateReference)).toHaveLength(1)
+      expect(rows.find((r) => r.reference === 'new')?.id).toBe(next?.id)
+    } finally {
+      await sqlite.dispose()
+    }
+  })
+})
