@@ -1,0 +1,77 @@
+/**
+ * A consistent copy of the SQLite database, taken while the service runs (`npm run backup -- FILE`).
+ *
+ * `VACUUM INTO` writes the database as one read transaction sees it: every transaction committed before it
+ * began, events and your own tables together, and nothing of one committed during it. It takes no write
+ * lock, so deliveries go on meanwhile. (SQLite's online backup API, by contrast, starts over whenever another
+ * connection writes, which under steady traffic may be always.) The copy is written beside FILE, flushed to
+ * disk and renamed to FILE, so a FILE that exists is always a whole backup.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import Database from 'better-sqlite3'
+import { isPostgresUrl, isUnsupportedDatabaseUrl, loadEnv, sqlitePath } from '../config.ts'
+
+/** A backup that cannot be taken for a reason the user can fix; its message says which. */
+export class BackupRefused extends Error {}
+
+/** Flushes a file, or a folder's entries, to disk. */
+function flush(path: string, flags: 'r' | 'r+') {
+  const fd = openSync(path, flags)
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+export function backupSqlite(databaseFile: string, backupFile: string): { bytes: number } {
+  const target = resolve(backupFile)
+  if (existsSync(target)) throw new BackupRefused(`${backupFile} exists already: give a new file name`)
+  if (!existsSync(databaseFile)) throw new BackupRefused(`there is no database at ${databaseFile}`)
+  if (!existsSync(dirname(target))) throw new BackupRefused(`the folder of ${backupFile} does not exist`)
+  const partial = `${target}.partial`
+  rmSync(partial, { force: true })
+  const source = new Database(databaseFile, { readonly: true, fileMustExist: true })
+  try {
+    source.pragma('busy_timeout = 5000')
+    source.prepare('VACUUM INTO ?').run(partial)
+    flush(partial, 'r+')
+  } catch (err) {
+    rmSync(partial, { force: true })
+    throw err
+  } finally {
+    source.close()
+  }
+  renameSync(partial, target)
+  flush(dirname(target), 'r')
+  return { bytes: statSync(target).size }
+}
+
+function main() {
+  const [file, ...rest] = process.argv.slice(2)
+  if (!file || rest.length > 0 || file.startsWith('-')) {
+    process.stderr.write('usage: npm run backup -- FILE   (a new file; the database is DATABASE_URL’s)\n')
+    process.exit(2)
+  }
+  const url = loadEnv().DATABASE_URL
+  if (url !== undefined && isPostgresUrl(url)) {
+    process.stderr.write('backup: DATABASE_URL is PostgreSQL: back it up with pg_dump (see the README)\n')
+    process.exit(2)
+  }
+  if (url !== undefined && isUnsupportedDatabaseUrl(url)) {
+    // Never echoed: it may hold a password.
+    process.stderr.write('backup: DATABASE_URL names no database hookinbox can use\n')
+    process.exit(78)
+  }
+  const database = sqlitePath(url)
+  try {
+    const { bytes } = backupSqlite(database, file)
+    process.stdout.write(`backed up ${database} to ${file} (${bytes} bytes)\n`)
+  } catch (err) {
+    process.stderr.write(`backup: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.exit(1)
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main()

@@ -1,0 +1,121 @@
+/**
+ * `npm run backup -- FILE` while deliveries go on, and a restore as the README describes it: the copy is
+ * consistent (every event in it has its handler's effect, and no effect is there without its event), every
+ * event acknowledged before the backup began is in it, and after the restore those stay duplicates.
+ */
+import { spawn } from 'node:child_process'
+import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterEach, describe, expect, it } from 'vitest'
+import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
+import { PROJECT_ROOT } from '../support/temp-dir.ts'
+import { effectHandler, startTestService, type TestService } from '../support/test-service.ts'
+
+/** `npm run backup -- FILE` as a real process (what the script runs), in a folder without a .env file. */
+function backup(file: string, env: Record<string, string>, cwd: string) {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/tools/backup.ts'), file], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  proc.stdout.on('data', (d) => {
+    output += d
+  })
+  proc.stderr.on('data', (d) => {
+    output += d
+  })
+  return new Promise<{ code: number | null; output: string }>((resolve) =>
+    proc.once('close', (code) => resolve({ code, output })),
+  )
+}
+
+/** Every event and effect in a database file, read through a connection of its own. */
+function contents(path: string) {
+  const db = new Database(path, { readonly: true })
+  try {
+    return {
+      integrity: db.pragma('integrity_check', { simple: true }),
+      events: db.prepare('SELECT event_id, status FROM hookinbox_events').all() as Array<{
+        event_id: string
+        status: string
+      }>,
+      effects: db.prepare('SELECT event_id FROM test_effects').all() as Array<{ event_id: string }>,
+    }
+  } finally {
+    db.close()
+  }
+}
+
+describe('backup and restore', () => {
+  let svc: TestService | undefined
+  afterEach(async () => {
+    await svc?.dispose()
+    svc = undefined
+  })
+
+  it('a backup taken under load is consistent, and restores to a service where acknowledged events stay duplicates', async () => {
+    svc = await startTestService({ handlers: { 'effect.ts': effectHandler() } })
+    const service = svc
+    const before = Array.from({ length: 40 }, () => stripeEvent())
+    for (const e of before) expect((await postStripe(service.url, e)).status).toBe(200)
+
+    // Deliveries keep arriving, ten at a time, while the backup is taken.
+    let sending = true
+    let during = 0
+    const load = Promise.all(
+      Array.from({ length: 10 }, async () => {
+        while (sending) if ((await postStripe(service.url, stripeEvent())).status === 200) during++
+      }),
+    )
+    const file = join(service.dir, 'backup.db')
+    const taken = await backup(file, { DATABASE_URL: service.dbPath }, service.dir)
+    sending = false
+    await load
+    expect(taken).toMatchObject({ code: 0 })
+    expect(taken.output).toMatch(/^backed up .* to .*backup\.db \(\d+ bytes\)\n$/)
+    expect(existsSync(`${file}.partial`)).toBe(false)
+    expect(during).toBeGreaterThan(0)
+
+    const copy = contents(file)
+    expect(copy.integrity).toBe('ok')
+    const ids = new Set(copy.events.map((e) => e.event_id))
+    for (const e of before) expect(ids.has(e.id as string)).toBe(true)
+    // Consistent: each processed event has its one effect, and no effect lacks its event.
+    const effects = copy.effects.map((e) => e.event_id).sort()
+    expect(effects).toEqual(copy.events.map((e) => e.event_id).sort())
+
+    // Restore as the README says: stop, put the backup in place, remove the old -wal and -shm, start.
+    await service.close()
+    copyFileSync(file, service.dbPath)
+    rmSync(`${service.dbPath}-wal`, { force: true })
+    rmSync(`${service.dbPath}-shm`, { force: true })
+    svc = await service.restart()
+    for (const e of before.slice(0, 5)) {
+      expect((await postStripe(svc.url, e)).body).toMatchObject({ duplicate: true, status: 'processed' })
+    }
+    const fresh = stripeEvent()
+    expect((await postStripe(svc.url, fresh)).body).toMatchObject({ duplicate: false, status: 'processed' })
+    expect(svc.query('SELECT count(*) AS n FROM test_effects')).toEqual([{ n: copy.effects.length + 1 }])
+  })
+
+  it('refuses an existing file, a PostgreSQL DATABASE_URL and a missing database, saying what to do', async () => {
+    svc = await startTestService()
+    const { dir, dbPath } = svc
+    const existing = join(dir, 'taken.db')
+    writeFileSync(existing, 'keep me')
+    expect(await backup(existing, { DATABASE_URL: dbPath }, dir)).toMatchObject({
+      code: 1,
+      output: expect.stringContaining('exists already: give a new file name'),
+    })
+    const pg = await backup(join(dir, 'b.db'), { DATABASE_URL: 'postgres://u:secret-pw@db/x' }, dir)
+    expect(pg).toMatchObject({ code: 2, output: expect.stringContaining('back it up with pg_dump') })
+    expect(pg.output).not.toContain('secret-pw')
+    expect(await backup(join(dir, 'c.db'), { DATABASE_URL: join(dir, 'nothing.db') }, dir)).toMatchObject({
+      code: 1,
+      output: expect.stringContaining('there is no database at'),
+    })
+    expect(await backup('', { DATABASE_URL: dbPath }, dir)).toMatchObject({ code: 2 })
+  })
+})
