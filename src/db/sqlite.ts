@@ -6,7 +6,7 @@
  * The disk work of durability stays off the event loop: FULL's per-commit fsync of the WAL is done on the
  * thread pool (wal-sync.ts) and checkpoints on a worker thread (checkpointer.ts).
  */
-import { existsSync, mkdirSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
@@ -48,7 +48,12 @@ export interface OpenSqliteOptions {
 
 export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
   const inMemory = options.path === ':memory:'
-  if (!inMemory) mkdirSync(dirname(options.path), { recursive: true })
+  if (!inMemory) {
+    mkdirSync(dirname(options.path), { recursive: true })
+    // The payloads are customers' data: a new database is its owner's alone (SQLite would make it 0644), and
+    // SQLite gives its -wal and -shm the database file's mode. An existing file keeps the mode it has.
+    if (!existsSync(options.path)) closeSync(openSync(options.path, 'a', 0o600))
+  }
   const writer = new Database(options.path)
   try {
     const mode = writer.pragma('journal_mode = WAL', { simple: true })

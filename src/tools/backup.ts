@@ -32,8 +32,11 @@ export function backupSqlite(databaseFile: string, backupFile: string): { bytes:
   if (!existsSync(dirname(target))) throw new BackupRefused(`the folder of ${backupFile} does not exist`)
   const partial = `${target}.partial`
   rmSync(partial, { force: true })
-  const source = new Database(databaseFile, { readonly: true, fileMustExist: true })
+  // Created empty first, for its owner alone (it holds the payloads): VACUUM INTO fills an empty file as it is.
+  closeSync(openSync(partial, 'wx', 0o600))
+  let source: Database.Database | undefined
   try {
+    source = new Database(databaseFile, { readonly: true, fileMustExist: true })
     source.pragma('busy_timeout = 5000')
     source.prepare('VACUUM INTO ?').run(partial)
     flush(partial, 'r+')
@@ -41,7 +44,7 @@ export function backupSqlite(databaseFile: string, backupFile: string): { bytes:
     rmSync(partial, { force: true })
     throw err
   } finally {
-    source.close()
+    source?.close()
   }
   renameSync(partial, target)
   flush(dirname(target), 'r')

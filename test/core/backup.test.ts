@@ -4,12 +4,12 @@
  * event acknowledged before the backup began is in it, and after the restore those stay duplicates.
  */
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
-import { PROJECT_ROOT } from '../support/temp-dir.ts'
+import { PROJECT_ROOT, tempDir } from '../support/temp-dir.ts'
 import { effectHandler, startTestService, type TestService } from '../support/test-service.ts'
 
 /** `npm run backup -- FILE` as a real process (what the script runs), in a folder without a .env file. */
@@ -76,6 +76,8 @@ describe('backup and restore', () => {
     expect(taken).toMatchObject({ code: 0 })
     expect(taken.output).toMatch(/^backed up .* to .*backup\.db \(\d+ bytes\)\n$/)
     expect(existsSync(`${file}.partial`)).toBe(false)
+    // It holds the payloads: its owner's alone, like the database.
+    expect(statSync(file).mode & 0o777).toBe(0o600)
     expect(during).toBeGreaterThan(0)
 
     const copy = contents(file)
@@ -98,6 +100,21 @@ describe('backup and restore', () => {
     const fresh = stripeEvent()
     expect((await postStripe(svc.url, fresh)).body).toMatchObject({ duplicate: false, status: 'processed' })
     expect(svc.query('SELECT count(*) AS n FROM test_effects')).toEqual([{ n: copy.effects.length + 1 }])
+  })
+
+  it('a new database, its -wal and -shm are readable by their owner only', async () => {
+    const scratch = tempDir('mode')
+    const database = join(scratch.path, 'data', 'hookinbox.db')
+    try {
+      svc = await startTestService({ env: { DATABASE_URL: database } })
+      expect((await postStripe(svc.url, stripeEvent())).status).toBe(200)
+      for (const suffix of ['', '-wal', '-shm'])
+        expect(statSync(`${database}${suffix}`).mode & 0o777).toBe(0o600)
+    } finally {
+      await svc?.dispose()
+      svc = undefined
+      scratch.remove()
+    }
   })
 
   it('refuses an existing file, a PostgreSQL DATABASE_URL and a missing database, saying what to do', async () => {
