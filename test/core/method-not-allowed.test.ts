@@ -28,6 +28,8 @@ describe('a method a URL does not take', () => {
     ['OPTIONS', '/admin/api/stats', 'GET, HEAD'],
     ['POST', '/admin/assets/admin.css', 'GET, HEAD'],
     ['GET', '/admin/events/stripe/evt_1/replay', 'POST'],
+    ['PUT', '/admin/events/stripe/evt_1/replay', 'POST'],
+    ['DELETE', '/admin/events/stripe/evt_1', 'GET, HEAD'],
   ])('%s %s is 405 with Allow: %s', async (method, path, allow) => {
     const res = await fetch(`${svc.url}${path}`, { method, headers: bearer })
     expect(res.status).toBe(405)

@@ -271,7 +271,9 @@ export function adminPages(deps: AdminPageDeps): Hono {
   app.use('/admin', withSecurityHeaders)
   app.use('/admin/*', withSecurityHeaders)
   // Forms post with the browser's Basic credentials, so refuse cross-site form posts (CSRF).
-  app.use('/admin/events/*', csrf())
+  // POST only: the page posts nothing else, and another method must meet its 405, not a 403.
+  const refuseCrossSiteForms = csrf()
+  app.use('/admin/events/*', (c, next) => (c.req.method === 'POST' ? refuseCrossSiteForms(c, next) : next()))
 
   app.get('/admin/assets/admin.css', (c) =>
     c.body(ADMIN_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }),
