@@ -175,7 +175,9 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
 
   for (const path of PATHS) {
     app.post(path, configured, receive)
-    app.on(['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], path, wrongMethod)
+    // Every other method, not a list of them: one left out (TRACE, PROPFIND, …) fell through to the app's 405,
+    // whose Allow listed this list, for any provider name.
+    app.all(path, wrongMethod)
   }
   return app
 }

@@ -2,6 +2,7 @@
  * The webhook URL as users register and check it: a trailing slash still delivers, and any other method
  * than POST (a browser opening the URL) says that the URL exists and takes POST, instead of a 404.
  */
+import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stripeEvent, stripeSignature } from '../support/stripe-signing.ts'
 import { startTestService, type TestService } from '../support/test-service.ts'
@@ -60,5 +61,30 @@ describe('the webhook URL', () => {
       }
     }
     expect((await fetch(`${svc.url}/webhooks/stripe/extra`, { method: 'POST' })).status).toBe(404)
+  })
+
+  it('answers a method outside GET/PUT/PATCH/DELETE/OPTIONS as any other: 404 unknown or unconfigured, else Allow: POST', async () => {
+    // TRACE, PROPFIND, … (Node passes them on) used to reach the app's 405 fallback, which listed the methods
+    // of the wrong-method routes (GET, PUT, …) in Allow, for any provider name, real or not.
+    const send = (method: string, path: string) =>
+      new Promise<{ status: number; allow: string | undefined; body: string }>((resolve, reject) => {
+        const req = request(`${svc.url}${path}`, { method }, (res) => {
+          let body = ''
+          res.on('data', (d) => {
+            body += d
+          })
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, allow: res.headers.allow, body }))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    for (const method of ['TRACE', 'PROPFIND', 'REPORT']) {
+      expect(await send(method, '/webhooks/strype'), method).toMatchObject({ status: 404, allow: undefined })
+      expect(await send(method, '/webhooks/adyen/'), method).toMatchObject({
+        status: 404,
+        body: JSON.stringify({ error: 'adyen is not configured' }),
+      })
+      expect(await send(method, '/webhooks/stripe'), method).toMatchObject({ status: 405, allow: 'POST' })
+    }
   })
 })
