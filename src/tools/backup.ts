@@ -7,10 +7,21 @@
  * connection writes, which under steady traffic may be always.) The copy is written beside FILE, flushed to
  * disk and renamed to FILE, so a FILE that exists is always a whole backup.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { isPostgresUrl, isUnsupportedDatabaseUrl, loadEnv, sqlitePath } from '../config.ts'
+import { runDirectly } from './run-directly.ts'
 
 /** A backup that cannot be taken for a reason the user can fix; its message says which. */
 export class BackupRefused extends Error {}
@@ -25,9 +36,39 @@ function flush(path: string, flags: 'r' | 'r+') {
   }
 }
 
+/** Whether anything is at `path`, a symbolic link to nothing included (existsSync follows it and says no). */
+function taken(path: string): boolean {
+  try {
+    lstatSync(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Puts the finished copy at `target` unless something is there by then: link() refuses an existing name
+ * atomically, where a check and then rename() would replace a file made in between (another backup's).
+ */
+function publish(partial: string, target: string, refusal: () => BackupRefused) {
+  try {
+    linkSync(partial, target)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') throw refusal()
+    // A file system without hard links: the check and rename are the best it allows.
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err
+    if (taken(target)) throw refusal()
+    renameSync(partial, target)
+    return
+  }
+  rmSync(partial, { force: true })
+}
+
 export function backupSqlite(databaseFile: string, backupFile: string): { bytes: number } {
   const target = resolve(backupFile)
-  if (existsSync(target)) throw new BackupRefused(`${backupFile} exists already: give a new file name`)
+  const exists = () => new BackupRefused(`${backupFile} exists already: give a new file name`)
+  if (taken(target)) throw exists()
   if (!existsSync(databaseFile)) throw new BackupRefused(`there is no database at ${databaseFile}`)
   if (!existsSync(dirname(target))) throw new BackupRefused(`the folder of ${backupFile} does not exist`)
   const partial = `${target}.partial`
@@ -40,13 +81,15 @@ export function backupSqlite(databaseFile: string, backupFile: string): { bytes:
     source.pragma('busy_timeout = 5000')
     source.prepare('VACUUM INTO ?').run(partial)
     flush(partial, 'r+')
+    source.close()
+    source = undefined
+    publish(partial, target, exists)
   } catch (err) {
     rmSync(partial, { force: true })
     throw err
   } finally {
     source?.close()
   }
-  renameSync(partial, target)
   flush(dirname(target), 'r')
   return { bytes: statSync(target).size }
 }
@@ -77,4 +120,4 @@ function main() {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) main()
+if (runDirectly(import.meta.url)) main()

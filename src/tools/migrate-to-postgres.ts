@@ -23,6 +23,7 @@ import * as pgSchema from '../db/pg-schema.ts'
 import { countEventsUnderLock, openPostgres } from '../db/postgres.ts'
 import { errorText } from '../logger.ts'
 import { copyOwnTables, type OwnTableCopy } from './copy-own-tables.ts'
+import { runDirectly } from './run-directly.ts'
 
 const BATCH = 1000
 
@@ -341,4 +342,4 @@ async function main() {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) void main()
+if (runDirectly(import.meta.url)) void main()

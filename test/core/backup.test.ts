@@ -4,7 +4,16 @@
  * event acknowledged before the backup began is in it, and after the restore those stay duplicates.
  */
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -13,8 +22,8 @@ import { PROJECT_ROOT, tempDir } from '../support/temp-dir.ts'
 import { effectHandler, startTestService, type TestService } from '../support/test-service.ts'
 
 /** `npm run backup -- FILE` as a real process (what the script runs), in a folder without a .env file. */
-function backup(file: string, env: Record<string, string>, cwd: string) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/tools/backup.ts'), file], {
+function backup(file: string, env: Record<string, string>, cwd: string, projectRoot = PROJECT_ROOT) {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/tools/backup.ts'), file], {
     cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -134,5 +143,28 @@ describe('backup and restore', () => {
       output: expect.stringContaining('there is no database at'),
     })
     expect(await backup('', { DATABASE_URL: dbPath }, dir)).toMatchObject({ code: 2 })
+  })
+
+  it("takes the backup when the project's path has a space or is reached through a symbolic link", async () => {
+    // The script ran main() only when import.meta.url equalled `file://${argv[1]}`: a space (%20 in the URL)
+    // or a linked folder made it exit 0 having written nothing, a backup that silently never happens.
+    svc = await startTestService()
+    const linked = join(svc.dir, 'my project')
+    symlinkSync(PROJECT_ROOT, linked)
+    const file = join(svc.dir, 'spaced.db')
+    const taken = await backup(file, { DATABASE_URL: svc.dbPath }, svc.dir, linked)
+    expect(taken).toMatchObject({ code: 0, output: expect.stringMatching(/^backed up /) })
+    expect(contents(file).integrity).toBe('ok')
+  })
+
+  it('never replaces what is at FILE, even a symbolic link to nothing', async () => {
+    svc = await startTestService()
+    const file = join(svc.dir, 'link.db')
+    symlinkSync(join(svc.dir, 'elsewhere', 'backup.db'), file)
+    const taken = await backup(file, { DATABASE_URL: svc.dbPath }, svc.dir)
+    expect(taken).toMatchObject({ code: 1, output: expect.stringContaining('exists already') })
+    expect(lstatSync(file).isSymbolicLink()).toBe(true)
+    expect(readlinkSync(file)).toBe(join(svc.dir, 'elsewhere', 'backup.db'))
+    expect(existsSync(`${file}.partial`)).toBe(false)
   })
 })
