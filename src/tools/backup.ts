@@ -5,7 +5,7 @@
  * began, events and your own tables together, and nothing of one committed during it. It takes no write
  * lock, so deliveries go on meanwhile. (SQLite's online backup API, by contrast, starts over whenever another
  * connection writes, which under steady traffic may be always.) The copy is written beside FILE, flushed to
- * disk and renamed to FILE, so a FILE that exists is always a whole backup.
+ * disk and only then given the name FILE (see publish), so a FILE that exists is always a whole backup.
  */
 import {
   closeSync,
