@@ -89,16 +89,22 @@ export async function copyOwnTables(options: {
         await (always ? tx.insert(twin).overridingSystemValue() : tx.insert(twin)).values(rows)
         n += rows.length
       }
-      if (/\bWITHOUT\s+ROWID\s*$/i.test(created.sql)) {
+      // SQLite's own answer, not a pattern on the CREATE text (`WITHOUT ROWID, STRICT` ends otherwise).
+      const withoutRowid = source
+        .prepare("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?")
+        .get(fileName) as { wr: number } | undefined
+      if (withoutRowid?.wr === 1) {
         // No rowid to go by: read at once (such tables are small lookup tables in practice).
         const rows = from.select(columns).from(table).all() as Array<Record<string, unknown>>
         for (let i = 0; i < rows.length; i += BATCH) await insert(rows.slice(i, i + BATCH))
       } else {
-        for (let after = 0; ; ) {
+        // From the first rowid, whatever it is: an INTEGER PRIMARY KEY is the rowid, and 0 or negative ones are
+        // valid (a walk from 0 dropped those rows, and reported the rest as the whole table).
+        for (let after: number | undefined; ; ) {
           const batch = from
             .select({ ...columns, hookinbox_rowid: sql<number>`rowid` })
             .from(table)
-            .where(sql`rowid > ${after}`)
+            .where(after === undefined ? undefined : sql`rowid > ${after}`)
             .orderBy(sql`rowid`)
             .limit(BATCH)
             .all() as Array<Record<string, unknown> & { hookinbox_rowid: number }>

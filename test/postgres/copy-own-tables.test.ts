@@ -174,4 +174,36 @@ describe.skipIf(!postgresAvailable)('copying your own tables to PostgreSQL', () 
       { table: 'notes', copied: 1 },
     ])
   })
+
+  it('copies the rows whose key is zero or negative, and a table WITHOUT ROWID that is STRICT too', async () => {
+    // An INTEGER PRIMARY KEY is the rowid, and SQLite takes 0 and negative ones: the walk by rowid began
+    // after 0 and reported "2 rows copied" of 4, the other two lost without a word.
+    const s = {
+      accounts: sq.sqliteTable('accounts', { id: sq.integer('id').primaryKey(), name: sq.text('name') }),
+      codes: sq.sqliteTable('codes', { code: sq.text('code').primaryKey(), label: sq.text('label') }),
+    }
+    const p = {
+      accounts: pgc.pgTable('accounts', { id: pgc.integer('id').primaryKey(), name: pgc.text('name') }),
+      codes: pgc.pgTable('codes', { code: pgc.text('code').primaryKey(), label: pgc.text('label') }),
+    }
+    const { file, schema, run } = await setup(
+      'CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT); ' +
+        'CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT) WITHOUT ROWID, STRICT',
+      'CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT); CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT)',
+    )
+    file.exec(
+      "INSERT INTO accounts (id, name) VALUES (-5, 'house'), (0, 'suspense'), (1, 'a'), (2, 'b'); " +
+        "INSERT INTO codes VALUES ('x', 'X')",
+    )
+    expect(await run(s, p)).toEqual([
+      { table: 'accounts', copied: 4 },
+      { table: 'codes', copied: 1 },
+    ])
+    expect(await schema.query('SELECT id FROM accounts ORDER BY id')).toEqual([
+      { id: -5 },
+      { id: 0 },
+      { id: 1 },
+      { id: 2 },
+    ])
+  })
 })
