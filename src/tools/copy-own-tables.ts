@@ -16,7 +16,7 @@ import type Database from 'better-sqlite3'
 import { getTableColumns, getTableName, is, type SQL, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres'
-import { type PgColumn, PgTable } from 'drizzle-orm/pg-core'
+import { getTableConfig, type PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { SQLiteTable } from 'drizzle-orm/sqlite-core'
 
 const BATCH = 1000
@@ -61,6 +61,7 @@ export async function copyOwnTables(options: {
       continue
     }
     const pgName = getTableName(twin)
+    const twinSchema = getTableConfig(twin).schema
     const created = source
       .prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
       .get(fileName) as { sql: string } | undefined
@@ -116,7 +117,8 @@ export async function copyOwnTables(options: {
       // The next number a sequence gives must come after every copied one.
       for (const column of Object.values(twinColumns)) {
         if (!autoNumbered(column)) continue
-        const qualified = sql`format('%I.%I', ${options.targetSchema}::text, ${pgName}::text)`
+        // The schema the twin names (pgSchema), as LOCK and the inserts used; else the connection's.
+        const qualified = sql`format('%I.%I', ${twinSchema ?? options.targetSchema}::text, ${pgName}::text)`
         const sequence: SQL = sql`pg_get_serial_sequence(${qualified}, ${column.name})`
         await tx.execute(
           sql`SELECT setval(${sequence}, m) FROM (SELECT max(${sql.identifier(column.name)}) AS m FROM ${twin}) AS c

@@ -206,4 +206,31 @@ describe.skipIf(!postgresAvailable)('copying your own tables to PostgreSQL', () 
       { id: 2 },
     ])
   })
+
+  it('continues the sequence of a twin declared in a schema of its own (pgSchema)', async () => {
+    // The sequence was looked up under the connection's schema, whatever schema the twin names: no such table
+    // there, and the copy of the table failed.
+    const { file, schema, run } = await setup(
+      'CREATE TABLE ledger (id INTEGER PRIMARY KEY, note TEXT)',
+      'SELECT 1',
+    )
+    const other = `${schema.name}_own`
+    await schema.query(
+      `CREATE SCHEMA "${other}"; CREATE TABLE "${other}".ledger (id SERIAL PRIMARY KEY, note TEXT)`,
+    )
+    cleanup.push(async () => void (await schema.query(`DROP SCHEMA "${other}" CASCADE`)))
+    file.exec("INSERT INTO ledger (id, note) VALUES (1, 'a'), (2, 'b')")
+    const s = {
+      ledger: sq.sqliteTable('ledger', { id: sq.integer('id').primaryKey(), note: sq.text('note') }),
+    }
+    const p = {
+      ledger: pgc
+        .pgSchema(other)
+        .table('ledger', { id: pgc.serial('id').primaryKey(), note: pgc.text('note') }),
+    }
+    expect(await run(s, p)).toEqual([{ table: 'ledger', copied: 2 }])
+    expect(await schema.query(`INSERT INTO "${other}".ledger (note) VALUES ('new') RETURNING id`)).toEqual([
+      { id: 3 },
+    ])
+  })
 })
