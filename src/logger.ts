@@ -7,6 +7,19 @@ import pino, { type DestinationStream, type Logger } from 'pino'
  * wherever such an error sits in the chain it is logged as the SQL text (placeholders only) and the driver's
  * own error, without the values.
  */
+const WITHHELD = ': (the value is not shown)'
+
+/**
+ * Where a PostgreSQL data exception (SQLSTATE class 22: a value its column's type refuses) starts quoting the
+ * value in its message, if it does.
+ */
+function dataExceptionValue(err: Error): number | undefined {
+  const { code, severity } = err as { code?: unknown; severity?: unknown }
+  if (typeof code !== 'string' || !code.startsWith('22') || typeof severity !== 'string') return undefined
+  const at = err.message.indexOf(': "')
+  return at === -1 ? undefined : at
+}
+
 export function withoutQueryValues(err: unknown, depth = 0): unknown {
   if (!(err instanceof Error) || depth > 8) return err
   const cause = (err as { cause?: unknown }).cause
@@ -20,6 +33,23 @@ export function withoutQueryValues(err: unknown, depth = 0): unknown {
     const frames = (err.stack ?? '').split('\n').filter((line) => line.startsWith('    at '))
     plain.stack = [`DrizzleQueryError: ${plain.message}`, ...frames].join('\n')
     return plain
+  }
+  const valueShown = dataExceptionValue(err)
+  if (valueShown !== undefined) {
+    // PostgreSQL names the value it refused in the message (and so the stack): `invalid input syntax for type
+    // integer: "jane@example.com"`, a row of the table being copied or written.
+    const copy = Object.create(Object.getPrototypeOf(err)) as Error
+    Object.defineProperties(copy, Object.getOwnPropertyDescriptors(err))
+    const message = err.message.slice(0, valueShown) + WITHHELD
+    Object.defineProperty(copy, 'message', { value: message, configurable: true, writable: true })
+    const frames = (err.stack ?? '').split('\n').filter((line) => line.startsWith('    at '))
+    Object.defineProperty(copy, 'stack', {
+      value: [`${err.name}: ${message}`, ...frames].join('\n'),
+      configurable: true,
+      writable: true,
+    })
+    Object.defineProperty(copy, 'cause', { value: cleanCause, configurable: true, writable: true })
+    return copy
   }
   if (cleanCause === cause) return err
   const copy = Object.create(Object.getPrototypeOf(err)) as Error
