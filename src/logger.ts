@@ -20,6 +20,14 @@ function dataExceptionValue(err: Error): number | undefined {
   return at === -1 ? undefined : at
 }
 
+/** PostgreSQL's `detail` of an error quotes the row's values (`Key (email)=(jane@example.com) already exists`). */
+const DETAIL_WITHHELD = "(not shown: PostgreSQL's detail quotes the row's values)"
+
+const hasRowDetail = (err: Error): boolean => {
+  const { severity, detail } = err as { severity?: unknown; detail?: unknown }
+  return typeof severity === 'string' && typeof detail === 'string' && detail !== DETAIL_WITHHELD
+}
+
 export function withoutQueryValues(err: unknown, depth = 0): unknown {
   if (!(err instanceof Error) || depth > 8) return err
   const cause = (err as { cause?: unknown }).cause
@@ -35,6 +43,18 @@ export function withoutQueryValues(err: unknown, depth = 0): unknown {
     return plain
   }
   const valueShown = dataExceptionValue(err)
+  if (valueShown === undefined && hasRowDetail(err)) {
+    const copy = Object.create(Object.getPrototypeOf(err)) as Error
+    Object.defineProperties(copy, Object.getOwnPropertyDescriptors(err))
+    Object.defineProperty(copy, 'detail', {
+      value: DETAIL_WITHHELD,
+      configurable: true,
+      writable: true,
+      enumerable: true,
+    })
+    Object.defineProperty(copy, 'cause', { value: cleanCause, configurable: true, writable: true })
+    return copy
+  }
   if (valueShown !== undefined) {
     // PostgreSQL names the value it refused in the message (and so the stack): `invalid input syntax for type
     // integer: "jane@example.com"`, a row of the table being copied or written.
@@ -48,6 +68,13 @@ export function withoutQueryValues(err: unknown, depth = 0): unknown {
       configurable: true,
       writable: true,
     })
+    if (hasRowDetail(err))
+      Object.defineProperty(copy, 'detail', {
+        value: DETAIL_WITHHELD,
+        configurable: true,
+        writable: true,
+        enumerable: true,
+      })
     Object.defineProperty(copy, 'cause', { value: cleanCause, configurable: true, writable: true })
     return copy
   }

@@ -10,7 +10,7 @@ import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { errorText, withoutQueryValues } from '../../src/logger.ts'
 import { copyOwnTables } from '../../src/tools/copy-own-tables.ts'
-import { freshSchema, type PgSchema, postgresAvailable } from '../support/postgres.ts'
+import { freshSchema, type PgSchema, postgresAvailable, TEST_DATABASE_URL } from '../support/postgres.ts'
 import { tempDir } from '../support/temp-dir.ts'
 
 describe.skipIf(!postgresAvailable)('a failed copy of your own tables', () => {
@@ -55,5 +55,24 @@ describe.skipIf(!postgresAvailable)('a failed copy of your own tables', () => {
     // As the service's log lines serialise an error (its causes and their fields).
     const logged = JSON.stringify(pino.stdSerializers.err(withoutQueryValues(err) as Error))
     expect(logged).not.toContain('jane.doe')
+  })
+
+  it("keeps a unique violation's key value out of the log line and the tool's message", async () => {
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL })
+    await client.connect()
+    const err = await client
+      .query(
+        'CREATE TEMP TABLE emails (email TEXT PRIMARY KEY); INSERT INTO emails VALUES ($$jane.roe@example.com$$), ($$jane.roe@example.com$$)',
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    await client.end()
+    expect((err as { detail?: string }).detail).toContain('jane.roe')
+    expect(errorText(err)).toMatch(/duplicate key value violates unique constraint/)
+    const logged = JSON.stringify(pino.stdSerializers.err(withoutQueryValues(err) as Error))
+    expect(logged).toContain('"code":"23505"')
+    expect(logged).not.toContain('jane.roe')
   })
 })
