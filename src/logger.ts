@@ -43,45 +43,24 @@ export function withoutQueryValues(err: unknown, depth = 0): unknown {
     return plain
   }
   const valueShown = dataExceptionValue(err)
-  if (valueShown === undefined && hasRowDetail(err)) {
-    const copy = Object.create(Object.getPrototypeOf(err)) as Error
-    Object.defineProperties(copy, Object.getOwnPropertyDescriptors(err))
-    Object.defineProperty(copy, 'detail', {
-      value: DETAIL_WITHHELD,
-      configurable: true,
-      writable: true,
-      enumerable: true,
-    })
-    Object.defineProperty(copy, 'cause', { value: cleanCause, configurable: true, writable: true })
-    return copy
-  }
+  const rowDetail = hasRowDetail(err)
+  if (valueShown === undefined && !rowDetail && cleanCause === cause) return err
+  // A copy, so the error the caller holds keeps what it had: the cause cleaned, and what quotes a row's values
+  // replaced.
+  const copy = Object.create(Object.getPrototypeOf(err)) as Error
+  Object.defineProperties(copy, Object.getOwnPropertyDescriptors(err))
+  const set = (key: string, value: unknown, enumerable = false) =>
+    Object.defineProperty(copy, key, { value, configurable: true, writable: true, enumerable })
+  set('cause', cleanCause)
+  if (rowDetail) set('detail', DETAIL_WITHHELD, true)
   if (valueShown !== undefined) {
     // PostgreSQL names the value it refused in the message (and so the stack): `invalid input syntax for type
     // integer: "jane@example.com"`, a row of the table being copied or written.
-    const copy = Object.create(Object.getPrototypeOf(err)) as Error
-    Object.defineProperties(copy, Object.getOwnPropertyDescriptors(err))
     const message = err.message.slice(0, valueShown) + WITHHELD
-    Object.defineProperty(copy, 'message', { value: message, configurable: true, writable: true })
     const frames = (err.stack ?? '').split('\n').filter((line) => line.startsWith('    at '))
-    Object.defineProperty(copy, 'stack', {
-      value: [`${err.name}: ${message}`, ...frames].join('\n'),
-      configurable: true,
-      writable: true,
-    })
-    if (hasRowDetail(err))
-      Object.defineProperty(copy, 'detail', {
-        value: DETAIL_WITHHELD,
-        configurable: true,
-        writable: true,
-        enumerable: true,
-      })
-    Object.defineProperty(copy, 'cause', { value: cleanCause, configurable: true, writable: true })
-    return copy
+    set('message', message)
+    set('stack', [`${err.name}: ${message}`, ...frames].join('\n'))
   }
-  if (cleanCause === cause) return err
-  const copy = Object.create(Object.getPrototypeOf(err)) as Error
-  Object.defineProperties(copy, Object.getOwnPropertyDescriptors(err))
-  Object.defineProperty(copy, 'cause', { value: cleanCause, configurable: true, writable: true })
   return copy
 }
 
