@@ -5,6 +5,7 @@
 import { z } from 'zod'
 import { EVENT_STATUSES, type EventStatus } from '../db/schema.ts'
 import { AppError } from '../errors.ts'
+import { eventTime } from '../providers/event-time.ts'
 import { PROVIDER_NAMES, type ProviderName } from '../providers/provider.ts'
 
 export interface EventFilter {
@@ -53,8 +54,8 @@ function realDay(s: string): boolean {
  */
 const inUtc = (s: string) => (s.length > 10 && !/(Z|[+-]\d{2}:?\d{2})$/.test(s) ? `${s}Z` : s)
 
-const inStoredYears = (date: Date) =>
-  Number.isNaN(date.getTime()) || (date.getUTCFullYear() >= 1 && date.getUTCFullYear() <= 9999)
+/** An invalid date passes here: the ISO check above reports it. */
+const inStoredYears = (date: Date) => Number.isNaN(date.getTime()) || eventTime(date) !== undefined
 
 const isoDate = z
   .string()

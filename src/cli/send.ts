@@ -3,9 +3,8 @@
  * as the provider signs it, and explains any refusal. `npm run send -- …` runs this file directly; the
  * `hookinbox` bin (bin.mjs) calls `main`. Tests call `main` with their own env, folder and output streams.
  */
-import { realpathSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { PROVIDER_NAMES, type ProviderName } from '../providers/provider.ts'
+import { runDirectly } from '../tools/run-directly.ts'
 import { type AdviceContext, adviceFor } from './advice.ts'
 import { parseSendArgs, type SendArgs, USAGE, UsageError } from './args.ts'
 import { type Delivery, deliverAll } from './deliver.ts'
@@ -238,16 +237,6 @@ export async function main(argv: readonly string[], io: SendIO = {}): Promise<nu
   return summary.ok ? EXIT_OK : EXIT_FAILED
 }
 
-function runDirectly(): boolean {
-  const script = process.argv[1]
-  if (!script) return false
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (runDirectly()) {
+if (runDirectly(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2))
 }
