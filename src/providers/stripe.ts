@@ -16,7 +16,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors.ts'
 import { isEventKey, MAX_EVENT_ID_LENGTH, MAX_EVENT_TYPE_LENGTH } from './event-key.ts'
-import { eventTime } from './event-time.ts'
+import { eventTime, providerTime } from './event-time.ts'
 import { parseEventJson } from './parse-event-json.ts'
 import type { Provider, RawDelivery, VerifiedEvent } from './provider.ts'
 
@@ -101,9 +101,12 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
       if (!isEventKey(type, MAX_EVENT_TYPE_LENGTH)) {
         throw new AppError('invalid_event', 'the event has no valid "type"')
       }
-      const occurredAt = eventTime(
-        typeof event.created === 'number' ? new Date(event.created * 1000) : undefined,
-      )
+      // Snapshot events give `created` in Unix seconds; v2 "thin" events (`object: "v2.core.event"`, sent to
+      // event destinations) give an ISO date-time.
+      const occurredAt =
+        typeof event.created === 'number'
+          ? eventTime(new Date(event.created * 1000))
+          : providerTime(event.created)
       return [
         {
           provider: 'stripe',

@@ -41,6 +41,28 @@ describe('a Stripe delivery, signed with the stripe package, over real HTTP', ()
     expect(effects(event.id as string)).toBe(1)
   })
 
+  it("records the event's own time: `created` in seconds, or a thin event's ISO date-time", async () => {
+    const snapshot = stripeEvent({ created: 1_700_000_000 })
+    await postStripe(svc.url, snapshot)
+    expect(recorded(snapshot.id as string)[0]).toMatchObject({ occurred_at: 1_700_000_000_000 })
+
+    // As Stripe sends v2 events to an event destination: no snapshot of the object, a reference to it.
+    const thin = {
+      id: `evt_test_thin_${Date.now()}`,
+      object: 'v2.core.event',
+      type: 'v1.billing.meter.error_report_triggered',
+      livemode: false,
+      created: '2024-09-17T06:20:52.246Z',
+      related_object: { id: 'mtr_test_1', type: 'billing.meter', url: '/v1/billing/meters/mtr_test_1' },
+    }
+    const res = await postStripe(svc.url, thin)
+    expect(res.body).toEqual({ received: true, duplicate: false, status: 'ignored' })
+    expect(recorded(thin.id)[0]).toMatchObject({
+      type: thin.type,
+      occurred_at: Date.parse('2024-09-17T06:20:52.246Z'),
+    })
+  })
+
   it('records an event no handler subscribes to as ignored', async () => {
     const event = stripeEvent({ type: 'customer.created' })
     const res = await postStripe(svc.url, event)
