@@ -25,7 +25,14 @@ export interface HandlerEvent<Payload = unknown> {
   type: string
   /** The verified JSON of the event. */
   payload: Payload
+  /** When hookinbox first received the event. */
   receivedAt: Date
+  /**
+   * When the provider says the event happened, read the same way for every provider: Stripe's `created`
+   * (Unix seconds, or a thin event's ISO date-time), PayPal's `create_time`, Adyen's `eventDate` (a time
+   * without a zone as UTC). Undefined when the event gives none, or one outside years 1 to 9999.
+   */
+  occurredAt?: Date
 }
 
 /** The transaction handlers write through, on the default SQLite database. See `pgTx` for PostgreSQL. */

@@ -17,6 +17,8 @@ export interface EventSummary {
   status: EventStatus
   attempts: number
   receivedAt: string
+  /** The provider's own time of the event (see HandlerEvent.occurredAt); null when it gave none. */
+  occurredAt: string | null
   processedAt: string | null
   lastError: string | null
   handlers: string[]
@@ -77,11 +79,22 @@ const summaryColumnsOf = (events: Tables['events']) => ({
 })
 const summaryColumns = summaryColumnsOf(sqliteTables.events)
 
+/**
+ * The provider's time in milliseconds, not as a Date read back from PostgreSQL's text: that text does not
+ * parse back for a time far from today (year 1 reads as 2001), and a provider's time can be anything from
+ * year 1 to 9999.
+ */
+const occurredAtMsOf = (events: Tables['events']) =>
+  (is(events, PgTable)
+    ? sql<number | null>`floor(extract(epoch from ${events.occurredAt}) * 1000)`
+    : sql<number | null>`${events.occurredAt}`
+  ).mapWith(Number)
+
 type SummaryRow = {
   [K in keyof typeof summaryColumns]:
     | (typeof summaryColumns)[K]['_']['data']
     | ((typeof summaryColumns)[K]['_']['notNull'] extends true ? never : null)
-}
+} & { occurredAtMs: number | null }
 
 function toSummary(row: SummaryRow): EventSummary {
   return {
@@ -91,6 +104,7 @@ function toSummary(row: SummaryRow): EventSummary {
     status: row.status,
     attempts: row.attempts,
     receivedAt: row.receivedAt.toISOString(),
+    occurredAt: row.occurredAtMs === null ? null : new Date(row.occurredAtMs).toISOString(),
     processedAt: iso(row.processedAt),
     lastError: row.lastError,
     handlers: row.handlers ? (JSON.parse(row.handlers) as string[]) : [],
@@ -180,7 +194,7 @@ export function listQuery(db: QueryDb, request: ListRequest, tables: Tables = sq
   const conds = filterConditions(request, events, walk)
   if (request.before !== undefined) conds.push(lt(events.seq, request.before))
   return db
-    .select(summaryColumnsOf(events))
+    .select({ ...summaryColumnsOf(events), occurredAtMs: occurredAtMsOf(events) })
     .from(events)
     .where(conds.length > 0 ? and(...conds) : undefined)
     .orderBy(desc(events.seq))
@@ -195,7 +209,7 @@ export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): 
       // No event is stored under such an id, and PostgreSQL would refuse the parameter.
       if (holdsNul(eventId)) return undefined
       const [row] = await db
-        .select({ ...columns, payload: events.payload })
+        .select({ ...columns, occurredAtMs: occurredAtMsOf(events), payload: events.payload })
         .from(events)
         .where(and(eq(events.eventId, eventId), eq(events.provider, provider)))
         .limit(1)

@@ -13,6 +13,7 @@ export interface StoredEvent {
   type: string
   payload: string | null
   receivedAt: Date
+  occurredAt: Date | null
 }
 
 export interface NewEvent {

@@ -34,7 +34,7 @@ export const claimEvent = compilePgQuery<Key & Record<string, unknown>>(
     .returning({ seq: events.seq }),
 )
 
-/** The stored row, locked: [seq, status, attempts, type, payload, receivedAt]. */
+/** The stored row, locked: [seq, status, attempts, type, payload, receivedAt, occurredAt]. */
 export const findEventForUpdate = compilePgQuery<Key>(
   b
     .select({
@@ -44,6 +44,9 @@ export const findEventForUpdate = compilePgQuery<Key>(
       type: events.type,
       payload: events.payload,
       receivedAt: events.receivedAt,
+      // In milliseconds: the text of a timestamp far from today does not parse back (year 1 reads as 2001,
+      // and old dates carry offsets in seconds).
+      occurredAt: sql`floor(extract(epoch from ${events.occurredAt}) * 1000)`,
     })
     .from(events)
     .where(byKey)

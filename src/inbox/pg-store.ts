@@ -103,8 +103,8 @@ export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise
   async function find(provider: string, eventId: string): Promise<StoredEvent | undefined> {
     const [row] = await findEventForUpdate.run(client, { provider, eventId })
     if (!row) return undefined
-    const [seq, status, attemptCount, type, payload, receivedAt] = row
-    // As text (compiled-pg-query.ts); the timestamp is read as Drizzle reads it.
+    const [seq, status, attemptCount, type, payload, receivedAt, occurredAt] = row
+    // As text (compiled-pg-query.ts); the timestamps are read as Drizzle reads them.
     return {
       seq: Number(seq),
       status: status as EventStatus,
@@ -112,6 +112,7 @@ export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise
       type: type as string,
       payload: payload as string | null,
       receivedAt: new Date(receivedAt as string),
+      occurredAt: occurredAt === null ? null : new Date(Number(occurredAt)),
     }
   }
 

@@ -73,6 +73,7 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
   let previous: EventStatus | null = null
   let attempts = 0
   let receivedAt: Date
+  let occurredAt: Date | null | undefined
   let newEvent: NewEvent | undefined
   let type: string
   let payloadJson: string
@@ -115,6 +116,7 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
     }
     type = event.type
     payload = event.payload
+    occurredAt = event.occurredAt
   } else {
     const row = await replayable(store, provider, eventId)
     seq = row.seq
@@ -124,10 +126,18 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
     type = row.type
     payloadJson = row.payload as string
     payload = JSON.parse(payloadJson)
+    occurredAt = row.occurredAt
   }
 
   const attempt = attempts + 1
-  const handlerEvent: HandlerEvent = { provider, id: eventId, type, payload, receivedAt }
+  const handlerEvent: HandlerEvent = {
+    provider,
+    id: eventId,
+    type,
+    payload,
+    receivedAt,
+    ...(occurredAt ? { occurredAt } : {}),
+  }
   const started = performance.now()
   let status: EventStatus
   let ran: string[] = []

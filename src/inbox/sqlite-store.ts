@@ -76,6 +76,7 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
         type: events.type,
         payload: events.payload,
         receivedAt: events.receivedAt,
+        occurredAt: events.occurredAt,
       })
       .from(events)
       .where(byKey),
@@ -171,7 +172,7 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
   function findRow(provider: string, eventId: string): StoredEvent | undefined {
     const row = find.get({ provider, eventId })
     if (!row) return undefined
-    const [seq, status, attemptCount, type, payload, receivedAt] = row
+    const [seq, status, attemptCount, type, payload, receivedAt, occurredAt] = row
     return {
       seq,
       status,
@@ -179,6 +180,7 @@ export function createSqliteStore(writer: Database.Database): SqliteEventStore {
       type,
       payload,
       receivedAt: new Date(receivedAt as number),
+      occurredAt: occurredAt === null ? null : new Date(occurredAt as number),
     } as StoredEvent
   }
 

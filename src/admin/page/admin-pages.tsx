@@ -198,6 +198,10 @@ function Detail({ event, notice }: { event: EventDetail; notice?: string }) {
         </dd>
         <dt>Attempts</dt>
         <dd>{event.attempts}</dd>
+        <dt>Occurred (provider's time)</dt>
+        <dd>
+          <Time value={event.occurredAt} />
+        </dd>
         <dt>Received</dt>
         <dd>
           <Time value={event.receivedAt} />
