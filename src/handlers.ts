@@ -65,9 +65,23 @@ export function pgTx(ctx: HandlerContext): NodePgDatabase {
 
 // ---- payload types ------------------------------------------------------------------------------------
 
-export type StripeEventType = Stripe.Event['type']
-/** The stripe package's own type for an event of type T. */
-export type StripeEventOf<T extends StripeEventType> = Extract<Stripe.Event, { type: T }>
+/** The usual Stripe events, each with a snapshot of its object in `data.object`. */
+export type StripeSnapshotEventType = Stripe.Event['type']
+/**
+ * Stripe's v2 "thin" events (`object: "v2.core.event"`), which event destinations send when asked to: a
+ * reference to the object in `related_object`, and types of their own (`v1.invoice.paid`, `v2.core.account.created`).
+ */
+export type StripeThinEventType = Stripe.V2.Core.Event['type']
+export type StripeEventType = StripeSnapshotEventType | StripeThinEventType
+/** An event type without the stripe package's fetch method, which only its own client's parse adds. */
+type AsDelivered<E> = E extends unknown ? Omit<E, 'fetchRelatedObject'> : never
+/**
+ * A thin event as it arrives: its JSON. The stripe package's type adds `fetchRelatedObject()`, which only an
+ * event parsed by the package's client has; fetch the object with your own client and `related_object.id`.
+ */
+export type StripeThinEvent = AsDelivered<Stripe.V2.Core.Event>
+/** The stripe package's own type for an event of type T (a union for a union of types). */
+export type StripeEventOf<T extends StripeEventType> = Extract<Stripe.Event | StripeThinEvent, { type: T }>
 
 /** A PayPal webhook event; `resource` depends on the event type and is left to the handler to read. */
 export interface PaypalEnvelope<T extends string = PaypalEventType> {

@@ -13,7 +13,10 @@ describe('a Stripe delivery, signed with the stripe package, over real HTTP', ()
     svc = await startTestService({
       env: { STRIPE_WEBHOOK_SECRET: `${STRIPE_SECRET}, whsec_rotated_second_secret`, MAX_BODY_BYTES: '4096' },
       handlers: {
-        'effect.ts': effectHandler({ provider: 'stripe', events: "['checkout.session.completed']" }),
+        'effect.ts': effectHandler({
+          provider: 'stripe',
+          events: "['checkout.session.completed', 'v1.checkout.session.completed']",
+        }),
       },
     })
   })
@@ -61,6 +64,20 @@ describe('a Stripe delivery, signed with the stripe package, over real HTTP', ()
       type: thin.type,
       occurred_at: Date.parse('2024-09-17T06:20:52.246Z'),
     })
+  })
+
+  it('runs the handlers subscribed to a thin event by its own type', async () => {
+    const thin = {
+      id: `evt_test_thin_cs_${Date.now()}`,
+      object: 'v2.core.event',
+      type: 'v1.checkout.session.completed',
+      livemode: false,
+      created: new Date().toISOString(),
+      related_object: { id: 'cs_test_1', type: 'checkout.session', url: '/v1/checkout/sessions/cs_test_1' },
+    }
+    const res = await postStripe(svc.url, thin)
+    expect(res.body).toEqual({ received: true, duplicate: false, status: 'processed' })
+    expect(effects(thin.id)).toBe(1)
   })
 
   it('records an event no handler subscribes to as ignored', async () => {

@@ -10,6 +10,7 @@ import {
   defineHandler,
   type HandlerEvent,
   type PaypalEnvelope,
+  type StripeThinEvent,
 } from '../../src/handlers.ts'
 
 describe('typed handlers', () => {
@@ -24,7 +25,7 @@ describe('typed handlers', () => {
     })
   })
 
-  it('gives a union when several Stripe events are subscribed, and Stripe.Event for "*"', () => {
+  it('gives a union when several Stripe events are subscribed, and every event, thin ones too, for "*"', () => {
     defineHandler({
       provider: 'stripe',
       events: ['charge.refunded', 'charge.succeeded'],
@@ -37,8 +38,36 @@ describe('typed handlers', () => {
       provider: 'stripe',
       events: '*',
       handle(event) {
-        expectTypeOf(event.payload).toEqualTypeOf<Stripe.Event>()
+        expectTypeOf(event.payload).toEqualTypeOf<Stripe.Event | StripeThinEvent>()
+        // A thin event has no snapshot: `data` must be reached through the narrowing.
+        // @ts-expect-error: not on every event of '*'
+        event.payload.data
+        if (event.payload.object === 'event') expectTypeOf(event.payload).toEqualTypeOf<Stripe.Event>()
       },
+    })
+  })
+
+  it("types Stripe's thin events as delivered: a reference to the object, an ISO created, no fetch method", () => {
+    defineHandler({
+      provider: 'stripe',
+      events: ['v1.checkout.session.completed', 'checkout.session.completed'],
+      handle(event) {
+        if (event.payload.object === 'v2.core.event') {
+          expectTypeOf(event.payload.type).toEqualTypeOf<'v1.checkout.session.completed'>()
+          expectTypeOf(event.payload.created).toEqualTypeOf<string>()
+          expectTypeOf(event.payload.related_object.id).toEqualTypeOf<string>()
+          // @ts-expect-error: only the stripe package's own client adds it
+          event.payload.fetchRelatedObject()
+        } else {
+          expectTypeOf(event.payload).toEqualTypeOf<Stripe.CheckoutSessionCompletedEvent>()
+        }
+      },
+    })
+    defineHandler({
+      provider: 'stripe',
+      // @ts-expect-error: thin events of v1 objects are named with their v1. prefix
+      events: ['v1.checkout.session.complete'],
+      handle() {},
     })
   })
 
