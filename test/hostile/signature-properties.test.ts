@@ -350,7 +350,7 @@ describe('PayPal', () => {
   const certUrl = `https://api.paypal.com${CERT_PATH_PREFIX}CERT-prop`
   // The certificate comes from a persistent cache level, so these properties need no network.
   const provider = createPaypalProvider({
-    webhookId: WEBHOOK_ID,
+    webhookIds: [WEBHOOK_ID],
     mode: 'offline',
     certHosts: HOSTS,
     certCache: {

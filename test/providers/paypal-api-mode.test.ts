@@ -157,7 +157,7 @@ afterEach(async () => {
 
 const apiProvider = (overrides: Partial<PaypalProviderOptions> = {}) =>
   createPaypalProvider({
-    webhookId: WEBHOOK_ID,
+    webhookIds: [WEBHOOK_ID],
     mode: 'api',
     certHosts: [],
     api: { baseUrl: paypal.baseUrl, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
@@ -386,8 +386,15 @@ describe('PayPal API mode', () => {
     )
   })
 
+  it('refuses to start with more than one webhook id: PayPal checks one per call, offline mode takes several', () => {
+    expect(() => apiProvider({ webhookIds: [WEBHOOK_ID, '2KF38221TX8452217'] })).toThrow(
+      /api mode verifies with one webhook id; offline mode takes several/,
+    )
+    expect(paypal.tokenCalls + paypal.verifyCalls).toBe(0)
+  })
+
   it('refuses to start without API credentials', () => {
-    expect(() => createPaypalProvider({ webhookId: WEBHOOK_ID, mode: 'api', certHosts: [] })).toThrow(
+    expect(() => createPaypalProvider({ webhookIds: [WEBHOOK_ID], mode: 'api', certHosts: [] })).toThrow(
       /api mode/,
     )
   })

@@ -95,7 +95,7 @@ describe('disallowed URLs cause zero connections', () => {
 
   it('refuses every disallowed URL with 400 cert_url_not_allowed and never connects', async () => {
     const provider = createPaypalProvider({
-      webhookId: WEBHOOK_ID,
+      webhookIds: [WEBHOOK_ID],
       mode: 'offline',
       certHosts: [host.host],
       ca: pki.ca,
@@ -132,12 +132,12 @@ describe('disallowed URLs cause zero connections', () => {
 
   it('refuses to start with a malformed host entry', () => {
     for (const certHosts of [[], ['https://api.paypal.com'], ['api.paypal.com/x'], ['user@api.paypal.com']]) {
-      expect(() => createPaypalProvider({ webhookId: WEBHOOK_ID, mode: 'offline', certHosts })).toThrow(
+      expect(() => createPaypalProvider({ webhookIds: [WEBHOOK_ID], mode: 'offline', certHosts })).toThrow(
         /PayPal provider/,
       )
     }
     expect(() =>
-      createPaypalProvider({ webhookId: '', mode: 'offline', certHosts: ['api.paypal.com'] }),
+      createPaypalProvider({ webhookIds: [''], mode: 'offline', certHosts: ['api.paypal.com'] }),
     ).toThrow()
   })
 })
@@ -156,7 +156,7 @@ describe('misbehaving certificate hosts give 503', () => {
     extra: { fetchTimeoutMs?: number; maxCertBytes?: number; ca?: string } = {},
   ) =>
     createPaypalProvider({
-      webhookId: WEBHOOK_ID,
+      webhookIds: [WEBHOOK_ID],
       mode: 'offline',
       certHosts: [server.host, ...servers.map((s) => s.host)],
       ca: pki.ca,
@@ -221,7 +221,7 @@ describe('misbehaving certificate hosts give 503', () => {
   it('a non-PEM answer is 503 and is not cached', async () => {
     const server = await start((_req, res) => res.writeHead(200).end('<html>maintenance</html>'))
     const provider = createPaypalProvider({
-      webhookId: WEBHOOK_ID,
+      webhookIds: [WEBHOOK_ID],
       mode: 'offline',
       certHosts: [server.host],
       ca: pki.ca,
@@ -275,7 +275,7 @@ describe('misbehaving certificate hosts give 503', () => {
     try {
       const started = Date.now()
       const provider = createPaypalProvider({
-        webhookId: WEBHOOK_ID,
+        webhookIds: [WEBHOOK_ID],
         mode: 'offline',
         certHosts: [`127.0.0.1:${port}`],
         fetchTimeoutMs: 300,
@@ -297,7 +297,7 @@ describe('misbehaving certificate hosts give 503', () => {
   it("uses Node's default TLS trust: without the test CA the loopback host is not trusted (503)", async () => {
     const server = await start(servePem(pki.signingCert))
     const provider = createPaypalProvider({
-      webhookId: WEBHOOK_ID,
+      webhookIds: [WEBHOOK_ID],
       mode: 'offline',
       certHosts: [server.host],
     })
@@ -315,7 +315,7 @@ describe('misbehaving certificate hosts give 503', () => {
     await server.close()
     servers.splice(servers.indexOf(server), 1)
     const provider = createPaypalProvider({
-      webhookId: WEBHOOK_ID,
+      webhookIds: [WEBHOOK_ID],
       mode: 'offline',
       certHosts: [hostEntry],
       ca: pki.ca,

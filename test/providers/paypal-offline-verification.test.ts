@@ -34,7 +34,7 @@ afterEach(() => host.close())
 
 const makeProvider = (overrides: Partial<PaypalProviderOptions> = {}) =>
   createPaypalProvider({
-    webhookId: WEBHOOK_ID,
+    webhookIds: [WEBHOOK_ID],
     mode: 'offline',
     certHosts: [host.host],
     ca: pki.ca,
@@ -135,6 +135,39 @@ describe('PayPal offline verification (local PKI)', () => {
     for (const forged of forgeries) {
       await expectAppError(provider.verify(forged), 'invalid_signature', 'bad_signature')
     }
+  })
+
+  it('with several webhook ids, accepts a delivery signed for any of them and refuses one for an id not listed', async () => {
+    // Two webhooks posting to this URL: a second REST app's, or an old one and its re-created successor.
+    const provider = makeProvider({ webhookIds: [WEBHOOK_ID, 'SECONDWEBHOOK77'] })
+    for (const webhookId of [WEBHOOK_ID, 'SECONDWEBHOOK77']) {
+      const body = sampleEvent(`WH-FOR-${webhookId}`)
+      const events = await provider.verify(sign({ webhookId, body, transmissionId: `tid-${webhookId}` }))
+      expect(events).toHaveLength(1)
+      expect(events[0]).toMatchObject({
+        id: `WH-FOR-${webhookId}`,
+        // Bound to its body like any other: the inbox refuses the transmission with another body.
+        transmission: {
+          id: `tid-${webhookId}`,
+          bodySha256: createHash('sha256').update(body).digest('hex'),
+        },
+      })
+    }
+    for (const webhookId of ['THIRDWEBHOOK99', 'WEBHOOK_ID', `${WEBHOOK_ID}SECONDWEBHOOK77`]) {
+      const error = await expectAppError(
+        provider.verify(sign({ webhookId })),
+        'invalid_signature',
+        'bad_signature',
+      )
+      expect(error.status).toBe(400)
+    }
+    // One certificate serves every webhook: fetched once.
+    expect(host.connections).toBe(1)
+  })
+
+  it('refuses to start without a webhook id, or with an empty one', () => {
+    expect(() => makeProvider({ webhookIds: [] })).toThrow(/webhook id is required/)
+    expect(() => makeProvider({ webhookIds: [WEBHOOK_ID, ''] })).toThrow(/webhook id is empty/)
   })
 
   it('rejects a correctly signed delivery whose certificate has the wrong subject (400), and does not cache it', async () => {

@@ -106,7 +106,7 @@ describe('PayPal vectors: end to end through provider.verify', () => {
     delivery(bodyOf(v), { ...v.headers, 'paypal-cert-url': host.url(certPath(v)) }, receivedAt)
   const provider = (v: PaypalVector, now?: Date) =>
     createPaypalProvider({
-      webhookId: v.webhookId,
+      webhookIds: [v.webhookId],
       mode: 'offline',
       certHosts: [host.host],
       ca: pki.ca,
@@ -163,7 +163,7 @@ describe('PayPal vectors: end to end through provider.verify', () => {
 
   it.each(cases)('%s is refused under another webhook id, or with SHA1withRSA', async (_, v) => {
     const other = createPaypalProvider({
-      webhookId: 'WEBHOOK_ID',
+      webhookIds: ['WEBHOOK_ID'],
       mode: 'offline',
       certHosts: [host.host],
       ca: pki.ca,

@@ -19,7 +19,7 @@ import { rejected } from './failures.ts'
 import { readPaypalTransmission } from './headers.ts'
 import { jsonObjectText } from './json-body.ts'
 import { createTokenSource } from './oauth-token.ts'
-import { verifyPaypalSignature } from './verify-signature.ts'
+import { matchPaypalWebhookId } from './verify-signature.ts'
 
 export type { PaypalApiOptions } from './api-config.ts'
 export { type CertCache, createMemoryCertCache, createTieredCertCache } from './cert-cache.ts'
@@ -37,8 +37,12 @@ export { paypalCrc32, paypalSignedMessage } from './signed-message.ts'
 export { type PaypalSignatureInput, verifyPaypalSignature } from './verify-signature.ts'
 
 export interface PaypalProviderOptions {
-  /** The id PayPal gave our webhook subscription; the only webhook id ever used to verify. */
-  readonly webhookId: string
+  /**
+   * The ids PayPal gave our webhook subscriptions, the only webhook ids ever used to verify. Several when more
+   * than one webhook delivers to this URL (one per REST app, or an old and a re-created one during a
+   * rotation): offline, a delivery is accepted under any of them; api mode takes exactly one.
+   */
+  readonly webhookIds: readonly string[]
   readonly mode: 'offline' | 'api'
   /** Offline mode: hosts certificates may be fetched from, `host` (port 443 only) or `host:port`. */
   readonly certHosts: readonly string[]
@@ -73,8 +77,12 @@ const DEFAULT_MAX_CERT_BYTES = 64 * 1024
 
 /** Configuration mistakes are plain Errors at startup, never per-request AppErrors. */
 function validate(opts: PaypalProviderOptions): void {
-  if (opts.webhookId.length === 0) throw new Error('PayPal provider: webhookId is required')
+  if (opts.webhookIds.length === 0) throw new Error('PayPal provider: a webhook id is required')
+  if (opts.webhookIds.some((id) => id.length === 0)) throw new Error('PayPal provider: a webhook id is empty')
   if (opts.mode === 'api') {
+    // PayPal's API checks one webhook_id per call: several would cost a call each for every forged delivery.
+    if (opts.webhookIds.length > 1)
+      throw new Error('PayPal provider: api mode verifies with one webhook id; offline mode takes several')
     if (!opts.api?.baseUrl || !opts.api.clientId || !opts.api.clientSecret) {
       throw new Error('PayPal provider: api mode needs baseUrl, clientId and clientSecret')
     }
@@ -91,13 +99,19 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
   validate(opts)
   const timeoutMs = opts.fetchTimeoutMs ?? DEFAULT_TIMEOUT_MS
   const certHosts = [...opts.certHosts]
+  const webhookIds = [...opts.webhookIds]
   const certs = createCertSource(
     opts.certCache ? createTieredCertCache(opts.certCache) : createMemoryCertCache(),
     { timeoutMs, maxBytes: opts.maxCertBytes ?? DEFAULT_MAX_CERT_BYTES, ...(opts.ca ? { ca: opts.ca } : {}) },
   )
   const apiVerify =
     opts.mode === 'api' && opts.api
-      ? createApiVerifier(opts.api, opts.webhookId, createTokenSource(opts.api, timeoutMs), timeoutMs)
+      ? createApiVerifier(
+          opts.api,
+          opts.webhookIds[0] as string,
+          createTokenSource(opts.api, timeoutMs),
+          timeoutMs,
+        )
       : undefined
 
   const clock = (delivery: RawDelivery) => (opts.now ? opts.now() : delivery.receivedAt)
@@ -146,15 +160,18 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
     // Checked before anything touches the network: a disallowed URL never causes a connection.
     const certificate =
       devKey ?? (await certs.get(checkCertUrl(transmission.certUrl, certHosts), clock(delivery)))
-    const ok = verifyPaypalSignature({
-      transmissionId: transmission.transmissionId,
-      transmissionTime: transmission.transmissionTime,
-      webhookId: opts.webhookId,
-      body: delivery.body,
-      signature: transmission.transmissionSig,
-      certificate,
-    })
-    if (!ok) throw rejected('bad_signature', 'PayPal signature mismatch')
+    // The certificate and the RSA check are the same for every webhook; only the id in the message differs.
+    const matched = matchPaypalWebhookId(
+      {
+        transmissionId: transmission.transmissionId,
+        transmissionTime: transmission.transmissionTime,
+        body: delivery.body,
+        signature: transmission.transmissionSig,
+        certificate,
+      },
+      webhookIds,
+    )
+    if (matched === -1) throw rejected('bad_signature', 'PayPal signature mismatch')
     const parsed = jsonObjectText(delivery.body)
     if (!parsed)
       throw new AppError('invalid_event', 'PayPal event is not a usable JSON object', {

@@ -32,5 +32,19 @@ export interface PaypalSignedMessageInput {
 
 /** Header values are used verbatim (the time is not reformatted). */
 export function paypalSignedMessage(input: PaypalSignedMessageInput): string {
-  return `${input.transmissionId}|${input.transmissionTime}|${input.webhookId}|${paypalCrc32(input.body)}`
+  return paypalSignedMessages(input, [input.webhookId])[0] as string
+}
+
+/**
+ * The message for each of several webhook ids, in their order, the body's CRC-32 computed once: the only part
+ * that differs between webhooks is the id, so one delivery is checked against each configured id.
+ */
+export function paypalSignedMessages(
+  input: Omit<PaypalSignedMessageInput, 'webhookId'>,
+  webhookIds: readonly string[],
+): string[] {
+  const crc = paypalCrc32(input.body)
+  return webhookIds.map(
+    (webhookId) => `${input.transmissionId}|${input.transmissionTime}|${webhookId}|${crc}`,
+  )
 }

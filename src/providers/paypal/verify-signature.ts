@@ -3,7 +3,7 @@
  * the public key of the (already vetted) PayPal certificate. No clock, no network.
  */
 import { createPublicKey, type KeyObject, verify, X509Certificate } from 'node:crypto'
-import { type PaypalSignedMessageInput, paypalSignedMessage } from './signed-message.ts'
+import { type PaypalSignedMessageInput, paypalSignedMessages } from './signed-message.ts'
 
 export interface PaypalSignatureInput extends PaypalSignedMessageInput {
   /** The PAYPAL-TRANSMISSION-SIG header (base64). */
@@ -28,14 +28,27 @@ function rsaKey(certificate: X509Certificate | string): KeyObject | undefined {
  * answered 5xx (PayPal retries) rather than refused as a forged delivery.
  */
 export function verifyPaypalSignature(input: PaypalSignatureInput): boolean {
+  return matchPaypalWebhookId(input, [input.webhookId]) === 0
+}
+
+/**
+ * The position in `webhookIds` of the first id under which the signature is PayPal's over this delivery, or
+ * -1 when there is none (a mismatch under every id, or unusable input). As verifyPaypalSignature, per id.
+ */
+export function matchPaypalWebhookId(
+  input: Omit<PaypalSignatureInput, 'webhookId'>,
+  webhookIds: readonly string[],
+): number {
   const key = rsaKey(input.certificate)
-  if (!key) return false
+  if (!key) return -1
   const signature = Buffer.from(input.signature, 'base64')
-  if (signature.length === 0) return false
-  const message = Buffer.from(paypalSignedMessage(input), 'utf8')
-  try {
-    return verify('sha256', message, key, signature)
-  } catch {
-    return false
-  }
+  if (signature.length === 0) return -1
+  const messages = paypalSignedMessages(input, webhookIds).map((message) => Buffer.from(message, 'utf8'))
+  return messages.findIndex((message) => {
+    try {
+      return verify('sha256', message, key, signature)
+    } catch {
+      return false
+    }
+  })
 }
