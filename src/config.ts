@@ -35,6 +35,32 @@ const hexKeyList = optionalSecretList.superRefine((keys, ctx) => {
   }
 })
 
+/** What is wrong with one PayPal webhook id, or undefined; `earlier` are the ids before it in the list. */
+function webhookIdProblem(id: string, earlier: readonly string[]): string | undefined {
+  if (id === '') return 'is empty (a stray comma?)'
+  // PayPal's simulator signs mock events with this placeholder, and anyone can aim the simulator at any URL.
+  if (id === 'WEBHOOK_ID')
+    return "is the simulator's placeholder, which anyone's simulator events verify under; use your webhook's id"
+  if (!/^[A-Za-z0-9]+$/.test(id)) return 'must be the alphanumeric webhook id PayPal shows'
+  const first = earlier.indexOf(id)
+  if (first !== -1) return `repeats item ${first + 1}`
+  return undefined
+}
+
+/**
+ * One webhook id, or several comma-separated: each PayPal webhook (one per REST app, and a new one when a
+ * webhook is re-created) signs with its own id. Problems name the item by position, never by value.
+ */
+const paypalWebhookIds = z.string().transform((value, ctx) => {
+  const ids = value.split(',').map((id) => id.trim())
+  for (const [i, id] of ids.entries()) {
+    const problem = webhookIdProblem(id, ids.slice(0, i))
+    if (problem)
+      ctx.addIssue({ code: 'custom', message: ids.length > 1 ? `item ${i + 1} ${problem}` : problem })
+  }
+  return ids
+})
+
 export const DEFAULT_DATABASE_URL = './data/hookinbox.db'
 
 const EnvSchema = z.object({
@@ -47,17 +73,7 @@ const EnvSchema = z.object({
   HANDLERS_DIR: z.string().trim().min(1).default('./handlers'),
   STRIPE_WEBHOOK_SECRET: optionalSecretList,
   STRIPE_TOLERANCE_SECONDS: intIn(1, 86_400).default(300),
-  PAYPAL_WEBHOOK_ID: z
-    .string()
-    .trim()
-    // PayPal's simulator signs mock events with this placeholder, and anyone can aim the simulator at any URL.
-    .refine((id) => id !== 'WEBHOOK_ID', {
-      message:
-        "is the simulator's placeholder, which anyone's simulator events verify under; use your webhook's id",
-      abort: true,
-    })
-    .regex(/^[A-Za-z0-9]+$/, 'must be the alphanumeric webhook id PayPal shows')
-    .optional(),
+  PAYPAL_WEBHOOK_ID: paypalWebhookIds.optional(),
   PAYPAL_VERIFY: z.enum(['offline', 'api']).default('offline'),
   PAYPAL_CERT_HOSTS: csvList.default([
     'api.paypal.com',
@@ -115,7 +131,8 @@ export interface Config {
   stripe: { secrets: string[]; toleranceSeconds: number } | undefined
   paypal:
     | {
-        webhookId: string
+        /** One or more (offline mode only); a delivery is verified under any of them. */
+        webhookIds: string[]
         mode: 'offline' | 'api'
         certHosts: string[]
         api: { baseUrl: string; clientId: string; clientSecret: string } | undefined
@@ -208,6 +225,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (e.PAYPAL_WEBHOOK_ID) {
     let api: { baseUrl: string; clientId: string; clientSecret: string } | undefined
     if (e.PAYPAL_VERIFY === 'api') {
+      if (e.PAYPAL_WEBHOOK_ID.length > 1) {
+        // PayPal's API checks one webhook_id per call: a forged delivery would cost a call under each id.
+        problems.push(
+          'PAYPAL_WEBHOOK_ID: PAYPAL_VERIFY=api verifies with one webhook id; for several, use PAYPAL_VERIFY=offline (the default), which checks each without calling PayPal',
+        )
+      }
       if (!e.PAYPAL_CLIENT_ID || !e.PAYPAL_CLIENT_SECRET) {
         problems.push('PAYPAL_VERIFY=api needs PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET')
       } else {
@@ -219,7 +242,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       }
     }
     paypal = {
-      webhookId: e.PAYPAL_WEBHOOK_ID,
+      webhookIds: e.PAYPAL_WEBHOOK_ID,
       mode: e.PAYPAL_VERIFY,
       certHosts: e.PAYPAL_CERT_HOSTS,
       api,

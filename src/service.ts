@@ -60,7 +60,7 @@ export function buildProviders(
   if (config.stripe) providers.stripe = createStripeProvider(config.stripe)
   if (config.paypal) {
     providers.paypal = createPaypalProvider({
-      webhookIds: [config.paypal.webhookId],
+      webhookIds: config.paypal.webhookIds,
       mode: config.paypal.mode,
       certHosts: config.paypal.certHosts,
       maxTransmissionAgeMs: config.paypal.maxTransmissionAgeDays * 86_400_000,

@@ -132,7 +132,8 @@ export interface PaypalSigningKey {
 /**
  * PayPal signs with its own private key, which nobody else has: a local delivery can only be signed with the
  * development key pair, which the service trusts in development mode. The webhook id, part of the signed
- * message, follows the usual rule (PAYPAL_WEBHOOK_ID first, as the service does).
+ * message, follows the usual rule (PAYPAL_WEBHOOK_ID first, its first id when it lists several, as the
+ * service does).
  */
 export function paypalSigningKey(settings: Settings): Resolved<PaypalSigningKey> {
   const dev = settings.dev
@@ -145,7 +146,9 @@ export function paypalSigningKey(settings: Settings): Resolved<PaypalSigningKey>
         'in this folder; it makes the key, and the service trusts it in development mode',
     }
   }
-  const webhookId = settings.vars.PAYPAL_WEBHOOK_ID?.trim() || dev.paypal.webhookId
+  // The first of a list, as the service verifies under any of them (STRIPE_WEBHOOK_SECRET alike).
+  const fromEnv = firstOfList(settings.vars.PAYPAL_WEBHOOK_ID)
+  const webhookId = fromEnv ?? dev.paypal.webhookId
   return {
     ok: true,
     value: {
@@ -156,7 +159,7 @@ export function paypalSigningKey(settings: Settings): Resolved<PaypalSigningKey>
     },
     origin: {
       kind: 'dev',
-      text: settings.vars.PAYPAL_WEBHOOK_ID?.trim()
+      text: fromEnv
         ? `the development key in ${settings.devPath} and ${envOrigin(settings, 'PAYPAL_WEBHOOK_ID').text}`
         : `the development key and webhook id in ${settings.devPath}`,
     },

@@ -172,6 +172,39 @@ describe('hookinbox send paypal', () => {
     }
   })
 
+  it('signs with the first id when PAYPAL_WEBHOOK_ID lists several, and a development service accepts it', async () => {
+    const env = { PAYPAL_WEBHOOK_ID: ' ENVWEBHOOKID42 , SECONDWEBHOOK77' }
+    received = []
+    expectedWebhookId = 'ENVWEBHOOKID42'
+    try {
+      const result = await run(['paypal', 'payment.sale.completed', '--url', receiverUrl], {
+        env,
+        cwd: cwd.path,
+        secrets: devSecretValues(dev),
+      })
+      expect(result.code).toBe(0)
+      expect(received.map((r) => r.valid)).toEqual([true])
+    } finally {
+      expectedWebhookId = dev.paypal.webhookId
+    }
+    // The same list configured in a service in development mode (trusting the development key).
+    const service = await startTestService({
+      env,
+      dev: { paypalKey: { certUrl: dev.paypal.certUrl, publicKeyPem: dev.paypal.publicKeyPem } },
+    })
+    try {
+      const result = await run(['paypal', 'CHECKOUT.ORDER.APPROVED', '--url', service.url], {
+        env,
+        cwd: cwd.path,
+        secrets: devSecretValues(dev),
+      })
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(/#1 +200/)
+    } finally {
+      await service.dispose()
+    }
+  })
+
   it('--file sends the user’s PayPal event byte for byte', async () => {
     received = []
     const path = join(cwd.path, 'paypal-event.json')

@@ -64,6 +64,17 @@ describe('configuration', () => {
     })
   })
 
+  it('reads several comma-separated PayPal webhook ids, in order, whitespace around them trimmed', () => {
+    expect(parseConfig({ PAYPAL_WEBHOOK_ID: ' 8PT597110X687430L ' }).paypal?.webhookIds).toEqual([
+      '8PT597110X687430L',
+    ])
+    const c = parseConfig({ PAYPAL_WEBHOOK_ID: '8PT597110X687430L , 5GP028458E2496506' })
+    expect(c.paypal).toMatchObject({
+      webhookIds: ['8PT597110X687430L', '5GP028458E2496506'],
+      mode: 'offline',
+    })
+  })
+
   const bad: Array<[Record<string, string>, RegExp]> = [
     [{ PORT: 'eighty' }, /PORT: must be a whole number/],
     [{ PORT: '70000' }, /PORT/],
@@ -85,6 +96,30 @@ describe('configuration', () => {
       /PAYPAL_MAX_TRANSMISSION_AGE_DAYS must be at most DEDUP_KEEP_DAYS/,
     ],
     [{ PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '0' }, /PAYPAL_MAX_TRANSMISSION_AGE_DAYS/],
+    [{ PAYPAL_WEBHOOK_ID: '8PT597110X687430L,' }, /PAYPAL_WEBHOOK_ID: item 2 is empty/],
+    [{ PAYPAL_WEBHOOK_ID: ' , 8PT597110X687430L' }, /PAYPAL_WEBHOOK_ID: item 1 is empty/],
+    [{ PAYPAL_WEBHOOK_ID: '8PT597110X687430L,,5GP028458E2496506' }, /PAYPAL_WEBHOOK_ID: item 2 is empty/],
+    [
+      { PAYPAL_WEBHOOK_ID: '8PT597110X687430L,5GP028458E2496506, 8PT597110X687430L' },
+      /PAYPAL_WEBHOOK_ID: item 3 repeats item 1/,
+    ],
+    [
+      { PAYPAL_WEBHOOK_ID: '8PT597110X687430L, WEBHOOK_ID' },
+      /PAYPAL_WEBHOOK_ID: item 2 is the simulator's placeholder/,
+    ],
+    [
+      { PAYPAL_WEBHOOK_ID: '8PT597110X687430L,WH-5GP028458E' },
+      /PAYPAL_WEBHOOK_ID: item 2 must be the alphanumeric webhook id/,
+    ],
+    [
+      {
+        PAYPAL_WEBHOOK_ID: '8PT597110X687430L,5GP028458E2496506',
+        PAYPAL_VERIFY: 'api',
+        PAYPAL_CLIENT_ID: 'client',
+        PAYPAL_CLIENT_SECRET: 'secret',
+      },
+      /PAYPAL_WEBHOOK_ID: PAYPAL_VERIFY=api verifies with one webhook id; for several, use PAYPAL_VERIFY=offline/,
+    ],
     [{ PAYPAL_API_BASE: 'http://api-m.paypal.com' }, /PAYPAL_API_BASE: must use https/],
     // Every PayPal delivery logged fetch's refusal of such a URL at warn, quoting it with the credentials.
     [

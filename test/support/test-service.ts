@@ -51,6 +51,8 @@ export interface TestServiceOptions {
   dir?: string
   now?: () => Date
   paypal?: StartOptions['paypal']
+  /** Development mode's extras (the local PayPal key trusted for its reserved certificate URL). */
+  dev?: StartOptions['dev']
   walFsync?: StartOptions['walFsync']
   onFatal?: StartOptions['onFatal']
   /** With `dir`: whether dispose() deletes it (a restarted service inherits its folder). */
@@ -101,6 +103,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     log,
     ...(options.now ? { now: options.now } : {}),
     ...(options.paypal ? { paypal: options.paypal } : {}),
+    ...(options.dev ? { dev: options.dev } : {}),
     ...(options.walFsync ? { walFsync: options.walFsync } : {}),
     ...(options.onFatal ? { onFatal: options.onFatal } : {}),
   })
