@@ -33,6 +33,12 @@ export interface VerifiedEvent {
    * later than the arrival, since the transmission is accepted for an age counted from it.
    */
   readonly transmission?: { readonly id: string; readonly bodySha256: string; readonly signedAt?: Date }
+  /**
+   * PayPal with several webhook ids configured: the position (from 0) in PAYPAL_WEBHOOK_ID of the one the
+   * delivery verified under, for its log line (an operator retiring an old webhook sees when its deliveries
+   * stop). Absent with a single id. Not stored.
+   */
+  readonly webhookIdIndex?: number
 }
 
 export interface Provider {

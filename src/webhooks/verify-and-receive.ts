@@ -140,6 +140,8 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
               outcome: result.value.duplicate ? 'duplicate' : result.value.status,
               attempts: result.value.attempts,
               durationMs,
+              // Which of several configured PayPal webhook ids verified it (see VerifiedEvent).
+              ...(event?.webhookIdIndex !== undefined ? { webhookIdIndex: event.webhookIdIndex } : {}),
             },
             'delivery',
           )

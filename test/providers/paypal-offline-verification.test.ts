@@ -140,7 +140,7 @@ describe('PayPal offline verification (local PKI)', () => {
   it('with several webhook ids, accepts a delivery signed for any of them and refuses one for an id not listed', async () => {
     // Two webhooks posting to this URL: a second REST app's, or an old one and its re-created successor.
     const provider = makeProvider({ webhookIds: [WEBHOOK_ID, 'SECONDWEBHOOK77'] })
-    for (const webhookId of [WEBHOOK_ID, 'SECONDWEBHOOK77']) {
+    for (const [index, webhookId] of [WEBHOOK_ID, 'SECONDWEBHOOK77'].entries()) {
       const body = sampleEvent(`WH-FOR-${webhookId}`)
       const events = await provider.verify(sign({ webhookId, body, transmissionId: `tid-${webhookId}` }))
       expect(events).toHaveLength(1)
@@ -151,6 +151,8 @@ describe('PayPal offline verification (local PKI)', () => {
           id: `tid-${webhookId}`,
           bodySha256: createHash('sha256').update(body).digest('hex'),
         },
+        // Which id it verified under, for the delivery's log line.
+        webhookIdIndex: index,
       })
     }
     for (const webhookId of ['THIRDWEBHOOK99', 'WEBHOOK_ID', `${WEBHOOK_ID}SECONDWEBHOOK77`]) {

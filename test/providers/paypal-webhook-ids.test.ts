@@ -60,6 +60,15 @@ describe('PayPal with several webhook ids', () => {
       })
       expect(recorded(eventId)).toBe(1)
     }
+    // The delivery's log line says which configured id (from 0) verified it.
+    const lines = svc.logs.map((line) => JSON.parse(line)).filter((line) => line.msg === 'delivery')
+    for (const n of [1, 2]) {
+      expect(lines.find((line) => line.eventId === `WH-${run}-${n}`)).toMatchObject({
+        provider: 'paypal',
+        outcome: 'processed',
+        webhookIdIndex: n - 1,
+      })
+    }
     // A retry of the same event signed for the other webhook is the same event: a duplicate.
     expect((await deliver(`WH-${run}-1`, SECOND_WEBHOOK_ID)).body).toMatchObject({ duplicate: true })
     expect(recorded(`WH-${run}-1`)).toBe(1)

@@ -177,7 +177,8 @@ export function createPaypalProvider(opts: PaypalProviderOptions): Provider {
       throw new AppError('invalid_event', 'PayPal event is not a usable JSON object', {
         reason: 'malformed_event',
       })
-    return [eventOf(delivery, transmission, parsed)]
+    const event = eventOf(delivery, transmission, parsed)
+    return [webhookIds.length > 1 ? { ...event, webhookIdIndex: matched } : event]
   }
 
   async function verifyWithApi(delivery: RawDelivery, verify: NonNullable<typeof apiVerify>) {
