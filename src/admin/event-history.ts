@@ -9,6 +9,7 @@ import type { EventStatus } from '../db/schema.ts'
 import { sqliteTables, type Tables } from '../db/tables.ts'
 import type { QueryDb } from '../inbox/inbox.ts'
 import { type EventFilter, encodeCursor, type ListRequest } from './list-filter.ts'
+import { listOnSqlite, type SqliteListLimits } from './sqlite-list.ts'
 
 export interface EventSummary {
   provider: string
@@ -127,19 +128,47 @@ const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
  */
 export type Walk = 'status' | 'provider'
 
-export function filterConditions(filter: EventFilter, events: Tables['events'], walk?: Walk): SQL[] {
+/**
+ * Which index a list must use, where the default choice can hold SQLite's event loop for seconds (see
+ * sqlite-list.ts): `q` or `time` use only that filter's index, every other filter is checked row by row, and
+ * the matches are sorted (there are few); `seq` walks the arrival order (within a window of it), checking `q`
+ * and the time row by row.
+ */
+export type IndexChoice = 'q' | 'time' | 'seq'
+
+export function filterConditions(
+  filter: EventFilter,
+  events: Tables['events'],
+  walk?: Walk,
+  only?: IndexChoice,
+): SQL[] {
   const conds: SQL[] = []
   // No stored id or type holds U+0000 (event-key.ts refuses them), and PostgreSQL refuses it in any text
   // parameter: such a filter matches nothing, on every store, without asking the database.
   if (holdsNul(filter.type) || holdsNul(filter.q)) return [sql`1 = 0`]
-  // The column whose index must not be walked is compared in a form no index serves (`col || ''`, the same
-  // in SQLite and PostgreSQL).
+  // A column whose index must not be walked is compared in a form no index serves (`col || ''` or `col + 0`,
+  // the same in SQLite and PostgreSQL).
   const hidden = (column: SQLWrapper, hide: boolean) => (hide ? sql`(${column} || '')` : column)
-  if (filter.provider) conds.push(eq(hidden(events.provider, walk === 'status'), filter.provider))
-  if (filter.type) conds.push(eq(events.type, filter.type))
-  if (filter.status) conds.push(eq(hidden(events.status, walk === 'provider'), filter.status))
-  if (filter.since) conds.push(gte(events.receivedAt, filter.since))
-  if (filter.until) conds.push(lt(events.receivedAt, filter.until))
+  const hiddenNumber = (column: SQLWrapper, hide: boolean) => (hide ? sql`(${column} + 0)` : column)
+  const onlyOther = only === 'q' || only === 'time'
+  if (filter.provider)
+    conds.push(eq(hidden(events.provider, walk === 'status' || onlyOther), filter.provider))
+  if (filter.type) conds.push(eq(hidden(events.type, onlyOther), filter.type))
+  if (filter.status) conds.push(eq(hidden(events.status, walk === 'provider' || onlyOther), filter.status))
+  // Drizzle maps a Date to the column's stored form only when compared with the column itself.
+  const hideTime = only === 'q' || only === 'seq'
+  if (filter.since)
+    conds.push(
+      hideTime
+        ? sql`${hiddenNumber(events.receivedAt, true)} >= ${filter.since.getTime()}`
+        : gte(events.receivedAt, filter.since),
+    )
+  if (filter.until)
+    conds.push(
+      hideTime
+        ? sql`${hiddenNumber(events.receivedAt, true)} < ${filter.until.getTime()}`
+        : lt(events.receivedAt, filter.until),
+    )
   if (filter.q) {
     const q = filter.q
     // The range is what an index serves. In SQLite (binary collation) it holds exactly the strings that start
@@ -148,8 +177,13 @@ export function filterConditions(filter: EventFilter, events: Tables['events'], 
     // the planner guesses that keeps 0.5 % of rows and, for a broad prefix, sorts every match instead of
     // walking the newest first (0.2 → 13 ms on 300,000 rows).
     const postgres = is(events, PgTable)
+    const hideQ = only === 'time' || only === 'seq'
     const startsWith = (column: SQLWrapper) =>
-      and(gte(column, q), lt(column, prefixEnd(q)), postgres ? sql`${column} ^@ ${q}` : undefined)
+      and(
+        gte(hidden(column, hideQ), q),
+        lt(hidden(column, hideQ), prefixEnd(q)),
+        postgres ? sql`${column} ^@ ${q}` : undefined,
+      )
     conds.push(or(startsWith(events.eventId), startsWith(events.type)) as SQL)
   }
   return conds
@@ -188,20 +222,36 @@ export async function indexToWalk(
   return withStatus <= withProvider ? 'status' : 'provider'
 }
 
-/** One page of the history, newest first (one more row than asked for: it tells whether a next page exists). */
-export function listQuery(db: QueryDb, request: ListRequest, tables: Tables = sqliteTables, walk?: Walk) {
+/**
+ * One page of the history, newest first (one more row than asked for: it tells whether a next page exists).
+ * `only` and `from` (the lowest seq to look at) are for the SQLite list's bounded plans (sqlite-list.ts).
+ */
+export function listQuery(
+  db: QueryDb,
+  request: ListRequest,
+  tables: Tables = sqliteTables,
+  walk?: Walk,
+  plan: { only?: IndexChoice; from?: number } = {},
+) {
   const { events } = tables
-  const conds = filterConditions(request, events, walk)
+  const conds = filterConditions(request, events, walk, plan.only)
   if (request.before !== undefined) conds.push(lt(events.seq, request.before))
+  if (plan.from !== undefined) conds.push(gte(events.seq, plan.from))
+  // With one filter's index chosen, the arrival order must not be walked instead: the matches are sorted.
+  const sortMatches = plan.only === 'q' || plan.only === 'time'
   return db
     .select({ ...summaryColumnsOf(events), occurredAtMs: occurredAtMsOf(events) })
     .from(events)
     .where(conds.length > 0 ? and(...conds) : undefined)
-    .orderBy(desc(events.seq))
+    .orderBy(sortMatches ? sql`${events.seq} + 0 desc` : desc(events.seq))
     .limit(request.limit + 1)
 }
 
-export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): EventHistory {
+export function createEventHistory(
+  db: QueryDb,
+  tables: Tables = sqliteTables,
+  sqliteLimits?: SqliteListLimits,
+): EventHistory {
   const { events, attempts, rejections } = tables
   const columns = summaryColumnsOf(events)
   return {
@@ -233,7 +283,10 @@ export function createEventHistory(db: QueryDb, tables: Tables = sqliteTables): 
     },
 
     async list(request) {
-      const rows = await listQuery(db, request, tables, await indexToWalk(db, request, tables))
+      const walk = await indexToWalk(db, request, tables)
+      const rows = is(events, PgTable)
+        ? await listQuery(db, request, tables, walk)
+        : await listOnSqlite(db, request, tables, walk, sqliteLimits)
       const page = rows.slice(0, request.limit)
       const last = page[page.length - 1]
       return {
