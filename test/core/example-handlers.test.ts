@@ -58,6 +58,37 @@ describe('the example handlers', () => {
     ])
   })
 
+  it('records a Checkout session paid by a delayed method when its payment succeeds, not when it completes unpaid', async () => {
+    const sessionId = uniqueId('cs')
+    const session = (type: string, payment_status: string, created: number) =>
+      stripeEvent({
+        type,
+        created,
+        data: {
+          object: {
+            id: sessionId,
+            object: 'checkout.session',
+            payment_status,
+            amount_total: 9900,
+            currency: 'eur',
+            payment_method_types: ['sepa_debit'],
+          },
+        },
+      })
+    const completedAt = Math.floor(Date.now() / 1000) - 3 * 86_400
+    const paidAt = completedAt + 2 * 86_400
+    // SEPA Direct Debit: the session completes unpaid, and the payment succeeds days later.
+    expect(
+      (await postStripe(svc.url, session('checkout.session.completed', 'unpaid', completedAt))).status,
+    ).toBe(200)
+    expect(svc.query('SELECT 1 FROM paid_checkouts WHERE session_id = ?', sessionId)).toEqual([])
+    const succeeded = session('checkout.session.async_payment_succeeded', 'paid', paidAt)
+    expect((await postStripe(svc.url, succeeded)).body).toMatchObject({ status: 'processed' })
+    expect(
+      svc.query('SELECT amount_total, currency, paid_at FROM paid_checkouts WHERE session_id = ?', sessionId),
+    ).toEqual([{ amount_total: 9900, currency: 'eur', paid_at: paidAt * 1000 }])
+  })
+
   it('keeps the newest subscription state when events arrive out of order', async () => {
     const sub = uniqueId('sub')
     const at = (created: number, type: string, status: string) =>
