@@ -6,6 +6,14 @@
 import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  type CountingServer,
+  pki,
+  servePem,
+  signedDelivery,
+  startCertHost,
+  WEBHOOK_ID,
+} from '../providers/paypal-fixtures.ts'
 import { postStripe, stripeEvent, uniqueId } from '../support/stripe-signing.ts'
 import { PROJECT_ROOT, tempDir } from '../support/temp-dir.ts'
 import { startTestService, type TestService } from '../support/test-service.ts'
@@ -25,12 +33,60 @@ const paidSession = (sessionId: string) =>
     },
   })
 
+/** PayPal's PAYMENT.CAPTURE.REFUNDED, as it sends it: the refund, its amount a decimal string. */
+const paypalRefund = (
+  value: string,
+  currency: string,
+  refundId = uniqueId('REF'),
+  capture = uniqueId('CAP'),
+) => ({
+  id: `WH-${uniqueId('PP')}`,
+  event_version: '1.0',
+  create_time: new Date().toISOString(),
+  resource_type: 'refund',
+  resource_version: '2.0',
+  event_type: 'PAYMENT.CAPTURE.REFUNDED',
+  summary: `A ${currency} ${value} capture payment was refunded`,
+  resource: {
+    id: refundId,
+    amount: { currency_code: currency, value },
+    status: 'COMPLETED',
+    links: [
+      { href: `https://api.paypal.com/v2/payments/refunds/${refundId}`, rel: 'self', method: 'GET' },
+      { href: `https://api.paypal.com/v2/payments/captures/${capture}`, rel: 'up', method: 'GET' },
+    ],
+  },
+})
+
 describe('the example handlers', () => {
   let svc: TestService
+  let certHost: CountingServer
   beforeAll(async () => {
-    svc = await startTestService({ env: { HANDLERS_DIR: `${PROJECT_ROOT}/handlers` } })
+    certHost = await startCertHost(servePem(pki.signingCert))
+    svc = await startTestService({
+      env: {
+        HANDLERS_DIR: `${PROJECT_ROOT}/handlers`,
+        PAYPAL_WEBHOOK_ID: WEBHOOK_ID,
+        PAYPAL_CERT_HOSTS: certHost.host,
+      },
+      paypal: { ca: pki.ca },
+    })
   })
-  afterAll(() => svc.dispose())
+  afterAll(async () => {
+    await svc.dispose()
+    await certHost.close()
+  })
+
+  /** Delivers a PayPal event signed as PayPal signs it; answers the status and the JSON body. */
+  async function postPaypal(event: Record<string, unknown>) {
+    const d = signedDelivery({ body: JSON.stringify(event), certUrl: certHost.url() })
+    const res = await fetch(`${svc.url}/webhooks/paypal`, {
+      method: 'POST',
+      body: Buffer.from(d.body),
+      headers: d.headers,
+    })
+    return { status: res.status, body: (await res.json()) as unknown }
+  }
 
   it('records a paid Checkout session once', async () => {
     const sessionId = uniqueId('cs')
@@ -125,6 +181,61 @@ describe('the example handlers', () => {
         charge,
       ),
     ).toEqual([{ provider: 'stripe', reference: charge, amount_minor: 500, currency: 'usd' }])
+  })
+
+  it("records PayPal refund amounts exactly in the currency's ISO 4217 minor units: JPY has none, KWD three", async () => {
+    const cases = [
+      { value: '100', currency: 'JPY', minor: 100 },
+      { value: '10.5', currency: 'EUR', minor: 1050 },
+      { value: '1.234', currency: 'KWD', minor: 1234 },
+      { value: '19.90', currency: 'USD', minor: 1990 },
+      // ISO 4217 gives the forint 2 decimals (as Stripe counts it), though PayPal sends whole forints.
+      { value: '100', currency: 'HUF', minor: 10000 },
+    ]
+    for (const c of cases) {
+      const event = paypalRefund(c.value, c.currency)
+      expect((await postPaypal(event)).body).toMatchObject({ status: 'processed' })
+      expect(
+        svc.query(
+          'SELECT amount_minor, currency FROM refunds WHERE provider = ? AND reference = ?',
+          'paypal',
+          event.resource.id,
+        ),
+        `${c.value} ${c.currency}`,
+      ).toEqual([{ amount_minor: c.minor, currency: c.currency }])
+    }
+  })
+
+  it('parks a PayPal refund whose amount it cannot convert exactly, with the reason, and records nothing', async () => {
+    const cases = [
+      {
+        value: '1.2345',
+        currency: 'KWD',
+        reason: "amount 1.2345 KWD has more decimals than KWD's 3 (ISO 4217)",
+      },
+      {
+        value: '100.5',
+        currency: 'JPY',
+        reason: "amount 100.5 JPY has more decimals than JPY's 0 (ISO 4217)",
+      },
+      { value: '1e3', currency: 'EUR', reason: 'amount "1e3" is not a plain decimal number' },
+      { value: '-10.00', currency: 'EUR', reason: 'amount "-10.00" is not a plain decimal number' },
+      { value: '10.00', currency: 'XYZ', reason: 'unknown currency "XYZ"' },
+    ]
+    for (const c of cases) {
+      const event = paypalRefund(c.value, c.currency)
+      // Parked at once (PayPal's retries could not change the amount), and acknowledged.
+      expect(await postPaypal(event), `${c.value} ${c.currency}`).toEqual({
+        status: 200,
+        body: { received: true, duplicate: false, status: 'parked' },
+      })
+      const [row] = svc.query<{ last_error: string }>(
+        'SELECT last_error FROM hookinbox_events WHERE event_id = ?',
+        event.id,
+      )
+      expect(row?.last_error).toContain(c.reason)
+      expect(svc.query('SELECT 1 FROM refunds WHERE reference = ?', event.resource.id)).toEqual([])
+    }
   })
 })
 
