@@ -1,11 +1,14 @@
 /**
  * The example handlers shipped in handlers/, run by the real service: they do real work in their own tables
  * (whose migrations drizzle-kit generated from handlers/_schema.ts), and the subscriptions example shows
- * ctx.isStale keeping the newest state when Stripe delivers out of order.
+ * ctx.isStale keeping the newest state when Stripe delivers out of order. The money they record is right: a
+ * Checkout session paid later by a delayed method, each refund once at its own amount, PayPal's decimal
+ * amounts in exact minor units.
  */
 import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { notification, randomHexKey, sampleItem, signedItem } from '../providers/adyen-fixtures.ts'
 import {
   type CountingServer,
   pki,
@@ -32,6 +35,8 @@ const paidSession = (sessionId: string) =>
       object: { id: sessionId, object: 'checkout.session', payment_status: 'paid', amount_total: 4200 },
     },
   })
+
+const ADYEN_KEY = randomHexKey()
 
 /** PayPal's PAYMENT.CAPTURE.REFUNDED, as it sends it: the refund, its amount a decimal string. */
 const paypalRefund = (
@@ -68,6 +73,7 @@ describe('the example handlers', () => {
         HANDLERS_DIR: `${PROJECT_ROOT}/handlers`,
         PAYPAL_WEBHOOK_ID: WEBHOOK_ID,
         PAYPAL_CERT_HOSTS: certHost.host,
+        ADYEN_HMAC_KEY: ADYEN_KEY,
       },
       paypal: { ca: pki.ca },
     })
@@ -166,21 +172,98 @@ describe('the example handlers', () => {
     expect(statuses.map((s) => s.status)).toEqual(['processed', 'processed', 'processed', 'processed'])
   })
 
-  it('feeds the refunds ledger from Stripe', async () => {
+  /** Stripe's event about a refund: `refund.created`, `refund.updated`, `refund.failed`. */
+  const stripeRefund = (type: string, id: string, charge: string, amount: number, status = 'succeeded') =>
+    stripeEvent({
+      type,
+      data: { object: { id, object: 'refund', amount, charge, currency: 'usd', status } },
+    })
+  const stripeLedger = (charge: string) =>
+    svc.query(
+      "SELECT count(*) AS n, sum(amount_minor) AS total FROM refunds WHERE provider = 'stripe' AND reference = ?",
+      charge,
+    )
+
+  it('records two partial Stripe refunds of one charge as their own amounts, once each however often they are told', async () => {
     const charge = uniqueId('ch')
-    await postStripe(
-      svc.url,
+    const [first, second] = [uniqueId('re'), uniqueId('re')]
+    const chargeRefunded = (amountRefunded: number) =>
       stripeEvent({
         type: 'charge.refunded',
-        data: { object: { id: charge, object: 'charge', amount_refunded: 500, currency: 'usd' } },
-      }),
-    )
+        data: {
+          object: {
+            id: charge,
+            object: 'charge',
+            amount: 1000,
+            amount_refunded: amountRefunded,
+            currency: 'usd',
+          },
+        },
+      })
+    const firstCreated = stripeRefund('refund.created', first, charge, 300)
+    // What Stripe sends for each of two partial refunds, 300 then 500: `charge.refunded` with the charge's
+    // cumulative amount refunded, and `refund.created` with the refund.
+    const told = [
+      chargeRefunded(300),
+      firstCreated,
+      chargeRefunded(800),
+      stripeRefund('refund.created', second, charge, 500),
+    ]
+    // Then a re-delivery, and a later event about a refund already recorded.
+    told.push(firstCreated, stripeRefund('refund.updated', first, charge, 300))
+    for (const event of told) expect((await postStripe(svc.url, event)).status).toBe(200)
+    expect(stripeLedger(charge)).toEqual([{ n: 2, total: 800 }])
     expect(
       svc.query(
-        'SELECT provider, reference, amount_minor, currency FROM refunds WHERE reference = ?',
+        'SELECT refund_id, amount_minor, currency FROM refunds WHERE reference = ? ORDER BY id',
         charge,
       ),
-    ).toEqual([{ provider: 'stripe', reference: charge, amount_minor: 500, currency: 'usd' }])
+    ).toEqual([
+      { refund_id: first, amount_minor: 300, currency: 'usd' },
+      { refund_id: second, amount_minor: 500, currency: 'usd' },
+    ])
+  })
+
+  it('records a pending Stripe refund once it succeeds, and never one that fails first', async () => {
+    const charge = uniqueId('ch')
+    const [pending, failing] = [uniqueId('re'), uniqueId('re')]
+    await postStripe(svc.url, stripeRefund('refund.created', pending, charge, 700, 'pending'))
+    await postStripe(svc.url, stripeRefund('refund.created', failing, charge, 200, 'pending'))
+    expect(stripeLedger(charge)).toEqual([{ n: 0, total: null }])
+    await postStripe(svc.url, stripeRefund('refund.updated', pending, charge, 700, 'succeeded'))
+    await postStripe(svc.url, stripeRefund('refund.updated', failing, charge, 200, 'failed'))
+    await postStripe(svc.url, stripeRefund('refund.failed', failing, charge, 200, 'failed'))
+    expect(svc.query('SELECT refund_id, amount_minor FROM refunds WHERE reference = ?', charge)).toEqual([
+      { refund_id: pending, amount_minor: 700 },
+    ])
+  })
+
+  it('records Adyen refunds under their own pspReference, against the payment, and not one Adyen refused', async () => {
+    const payment = uniqueId('PAY')
+    const [refunded, refused] = [uniqueId('REF'), uniqueId('REF')]
+    const item = (pspReference: string, value: number, success: string) =>
+      signedItem(
+        sampleItem({
+          eventCode: 'REFUND',
+          pspReference,
+          originalReference: payment,
+          amount: { value, currency: 'EUR' },
+          success,
+        }),
+        ADYEN_KEY,
+      )
+    const res = await fetch(`${svc.url}/webhooks/adyen`, {
+      method: 'POST',
+      body: notification([item(refunded, 1990, 'true'), item(refused, 500, 'false')]),
+      headers: { 'content-type': 'application/json' },
+    })
+    expect(await res.text()).toBe('[accepted]')
+    expect(
+      svc.query(
+        "SELECT refund_id, amount_minor, currency FROM refunds WHERE provider = 'adyen' AND reference = ?",
+        payment,
+      ),
+    ).toEqual([{ refund_id: refunded, amount_minor: 1990, currency: 'EUR' }])
   })
 
   it("records PayPal refund amounts exactly in the currency's ISO 4217 minor units: JPY has none, KWD three", async () => {
@@ -193,16 +276,17 @@ describe('the example handlers', () => {
       { value: '100', currency: 'HUF', minor: 10000 },
     ]
     for (const c of cases) {
-      const event = paypalRefund(c.value, c.currency)
+      const capture = uniqueId('CAP')
+      const event = paypalRefund(c.value, c.currency, uniqueId('REF'), capture)
       expect((await postPaypal(event)).body).toMatchObject({ status: 'processed' })
       expect(
         svc.query(
-          'SELECT amount_minor, currency FROM refunds WHERE provider = ? AND reference = ?',
+          'SELECT reference, amount_minor, currency FROM refunds WHERE provider = ? AND refund_id = ?',
           'paypal',
           event.resource.id,
         ),
         `${c.value} ${c.currency}`,
-      ).toEqual([{ amount_minor: c.minor, currency: c.currency }])
+      ).toEqual([{ reference: capture, amount_minor: c.minor, currency: c.currency }])
     }
   })
 
@@ -234,7 +318,7 @@ describe('the example handlers', () => {
         event.id,
       )
       expect(row?.last_error).toContain(c.reason)
-      expect(svc.query('SELECT 1 FROM refunds WHERE reference = ?', event.resource.id)).toEqual([])
+      expect(svc.query('SELECT 1 FROM refunds WHERE refund_id = ?', event.resource.id)).toEqual([])
     }
   })
 })

@@ -24,8 +24,17 @@ const paidCheckout = (sessionId: string, created: number) =>
 
 const refund = () =>
   stripeEvent({
-    type: 'charge.refunded',
-    data: { object: { id: uniqueId('ch'), object: 'charge', amount_refunded: 500, currency: 'eur' } },
+    type: 'refund.created',
+    data: {
+      object: {
+        id: uniqueId('re'),
+        object: 'refund',
+        amount: 500,
+        charge: uniqueId('ch'),
+        currency: 'eur',
+        status: 'succeeded',
+      },
+    },
   })
 
 describe.skipIf(!postgresAvailable)('moving your own tables to PostgreSQL', () => {

@@ -1,0 +1,2 @@
+ALTER TABLE `refunds` ADD `refund_id` text;--> statement-breakpoint
+CREATE UNIQUE INDEX `refunds_provider_refund_id` ON `refunds` (`provider`,`refund_id`);
