@@ -156,7 +156,7 @@ function verifyItem(item: JsonObject, keys: readonly Buffer[]): void {
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** The NotificationRequestItem objects of a classic notification, or an AppError when the shape is wrong. */
-function notificationItems(body: Uint8Array): JsonObject[] {
+function notificationItems(body: Uint8Array, headers: Headers): JsonObject[] {
   // Nothing in a body we cannot read could have been verified, so shape errors are signature errors (400).
   const bad = (message: string) => new AppError('invalid_signature', message, { reason: 'malformed_body' })
   let parsed: unknown
@@ -170,6 +170,15 @@ function notificationItems(body: Uint8Array): JsonObject[] {
   // Unsigned fields (additionalData, …) could otherwise carry nesting that breaks storing the item later.
   if (jsonNestingExceeds(text)) throw bad(`body nests deeper than ${MAX_JSON_DEPTH} levels`)
   if (!isObject(parsed) || !Array.isArray(parsed.notificationItems)) {
+    // Balance Platform and Management API webhooks sign the whole body into this header instead: said as
+    // such, so that an operator who registered one of those here learns why it fails.
+    if (headers.has('hmacsignature')) {
+      throw new AppError(
+        'invalid_signature',
+        'Adyen webhooks signed in the HmacSignature header (Balance Platform, Management API) are not supported; only classic notifications are',
+        { reason: 'unsupported_webhook_type' },
+      )
+    }
     throw bad('body is not an Adyen notification')
   }
   if (parsed.notificationItems.length === 0) {
@@ -263,7 +272,7 @@ export function createAdyenProvider(opts: AdyenProviderOptions): Provider {
     acceptedBody: '[accepted]',
     async verify(delivery: RawDelivery): Promise<VerifiedEvent[]> {
       checkBasicAuth?.(delivery.headers)
-      const items = notificationItems(delivery.body)
+      const items = notificationItems(delivery.body, delivery.headers)
       // Adyen accepts or retries a whole request, so one bad item rejects them all: verify every item
       // before building any event.
       for (const item of items) verifyItem(item, keys)

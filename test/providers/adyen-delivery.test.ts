@@ -119,6 +119,26 @@ describe('Adyen deliveries signed with @adyen/api-library', () => {
     }
   })
 
+  it('says that a header-signed webhook (Balance Platform, Management API) is not supported', async () => {
+    const provider = createAdyenProvider({ hmacKeys: [hexToKey(randomHexKey())] })
+    const body = JSON.stringify({
+      data: { balancePlatform: 'YOUR_BALANCE_PLATFORM', accountHolder: { id: 'AH00000000000000000000001' } },
+      environment: 'test',
+      type: 'balancePlatform.accountHolder.created',
+    })
+    const headers = { HmacSignature: 'bmV2ZXIgY2hlY2tlZA==', Protocol: 'HmacSHA256' }
+    await expect(provider.verify(delivery(body, headers))).rejects.toThrow(
+      /HmacSignature header .* not supported; only classic notifications/,
+    )
+    await expectAppError(
+      provider.verify(delivery(body, headers)),
+      'invalid_signature',
+      'unsupported_webhook_type',
+    )
+    // Without the header it is only a body of the wrong shape.
+    await expectAppError(provider.verify(delivery(body)), 'invalid_signature', 'malformed_body')
+  })
+
   it('a correctly signed item without eventCode or pspReference is not an event', async () => {
     const hex = randomHexKey()
     const provider = createAdyenProvider({ hmacKeys: [hexToKey(hex)] })
