@@ -71,6 +71,18 @@ describe('typed handlers', () => {
     })
   })
 
+  it("knows Adyen's dispute event codes", () => {
+    defineHandler({
+      provider: 'adyen',
+      events: [
+        'NOTIFICATION_OF_CHARGEBACK',
+        'DISPUTE_OPENED_WITH_CHARGEBACK',
+        'ISSUER_RESPONSE_TIMEFRAME_EXPIRED',
+      ],
+      handle() {},
+    })
+  })
+
   it('types Adyen items and PayPal envelopes', () => {
     defineHandler({
       provider: 'adyen',
