@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createEventHistory, listQuery } from '../../src/admin/event-history.ts'
+import { createEventHistory, listQuery, replayableQuery } from '../../src/admin/event-history.ts'
 import type { EventFilter } from '../../src/admin/list-filter.ts'
 import { chooseIndex } from '../../src/admin/sqlite-list.ts'
 import { openSqlite, type SqliteDatabase } from '../../src/db/sqlite.ts'
@@ -144,7 +144,55 @@ describe('the admin list on SQLite never holds the event loop for a whole search
     expect(plan({ q: 'evt_', since: at(1) }, 'seq')).toContain(
       'USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)',
     )
+    // A later page (a cursor) of a list since a time: SQLite preferred the cursor's seq range to the time
+    // index, and sorted every event older than the cursor.
+    expect(plan({ since: at(1) }, 'time')).toContain('USING INDEX hookinbox_events_received_at')
+    expect(plan({ since: at(1) }, 'time')).not.toContain('PRIMARY KEY')
   })
+
+  it.each([
+    [{ provider: 'stripe' }],
+    [{ type: 'invoice.paid' }],
+    [{ q: 'evt_', since: at(1) }],
+    [{ provider: 'adyen', status: 'parked' }],
+  ] as const)('the bulk replay walks the status index of the failed and parked: %j', (filter) => {
+    const statuses = 'status' in filter ? [filter.status] : (['failed', 'parked'] as const)
+    for (const status of statuses) {
+      const { sql, params } = replayableQuery(db.readerDb, { ...filter, status }, 0, 200).toSQL()
+      const rows = db.reader.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>
+      const detail = rows.map((r) => r.detail).join('; ')
+      expect(detail).toContain('USING INDEX hookinbox_events_status_seq')
+      expect(detail).not.toContain('TEMP B-TREE')
+    }
+  })
+
+  it.each([
+    [{}],
+    [{ provider: 'adyen' }],
+    [{ type: 'charge.refunded', q: 'evt_' }],
+    [{ status: 'failed' }],
+  ] as const)(
+    'the bulk replay lists the failed and parked events matching %j, oldest first',
+    async (filter) => {
+      const history = createEventHistory(db.readerDb, sqliteTables, LIMITS)
+      const listed: number[] = []
+      for (let after = 0; ; ) {
+        const page = await history.replayable(filter, after, 37)
+        listed.push(...page.map((e) => e.seq))
+        const last = page[page.length - 1]
+        if (!last) break
+        after = last.seq
+      }
+      const statuses: string[] = 'status' in filter ? [filter.status] : ['failed', 'parked']
+      const want = new Set(expected(filter))
+      expect(listed).toEqual(
+        all
+          .filter((r) => statuses.includes(r.status) && want.has(r.eventId))
+          .map((r) => r.seq)
+          .sort((a, b) => a - b),
+      )
+    },
+  )
 
   it('lets the event loop turn between the windows of a long walk', async () => {
     const history = createEventHistory(db.readerDb, sqliteTables, LIMITS)
