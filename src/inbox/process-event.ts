@@ -116,7 +116,8 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
     }
     type = event.type
     payload = event.payload
-    occurredAt = event.occurredAt
+    // A retry's time is the stored one, as a replay's is (and as the admin shows).
+    occurredAt = claim.fresh ? event.occurredAt : claim.row.occurredAt
   } else {
     const row = await replayable(store, provider, eventId)
     seq = row.seq

@@ -64,6 +64,18 @@ for (const store of ['sqlite', 'postgres'] as const) {
       return rows.map((r) => r.handler)
     }
 
+    it('a retry sees the time stored with the event, as a replay and the admin do', async () => {
+      // Stored without a time (as a thin event was before its ISO `created` was read), then retried with one.
+      const first = stripeEvent({ created: undefined })
+      const id = first.id as string
+      expect((await postStripe(svc.url, first)).status).toBe(500)
+      expect((await postStripe(svc.url, { ...first, created: 1_700_000_000 })).status).toBe(500)
+      type Detail = { occurredAt: string | null; attemptLog: Array<{ error: string | null }> }
+      const detail = await adminGet<Detail>(svc.url, `/admin/api/events/stripe/${id}`)
+      expect(detail.body.attemptLog.map((a) => a.error)).toEqual(['recorder: saw none', 'recorder: saw none'])
+      expect(detail.body.occurredAt).toBeNull()
+    })
+
     for (const [name, fields, expected] of CASES) {
       it(`${name}: the handler sees it at delivery and at replay, and the admin API shows it`, async () => {
         const event = stripeEvent(fields)
