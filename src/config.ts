@@ -47,12 +47,20 @@ function webhookIdProblem(id: string, earlier: readonly string[]): string | unde
   return undefined
 }
 
+const MAX_PAYPAL_WEBHOOK_IDS = 5
+
 /**
  * One webhook id, or several comma-separated: each PayPal webhook (one per REST app, and a new one when a
  * webhook is re-created) signs with its own id. Problems name the item by position, never by value.
  */
 const paypalWebhookIds = z.string().transform((value, ctx) => {
   const ids = value.split(',').map((id) => id.trim())
+  // A forged delivery under a genuine certificate costs one RSA check per id: a rotation needs two.
+  if (ids.length > MAX_PAYPAL_WEBHOOK_IDS)
+    ctx.addIssue({
+      code: 'custom',
+      message: `at most ${MAX_PAYPAL_WEBHOOK_IDS} webhook ids (${ids.length} given)`,
+    })
   for (const [i, id] of ids.entries()) {
     const problem = webhookIdProblem(id, ids.slice(0, i))
     if (problem)

@@ -97,6 +97,7 @@ describe('configuration', () => {
     ],
     [{ PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '0' }, /PAYPAL_MAX_TRANSMISSION_AGE_DAYS/],
     [{ PAYPAL_WEBHOOK_ID: '8PT597110X687430L,' }, /PAYPAL_WEBHOOK_ID: item 2 is empty/],
+    [{ PAYPAL_WEBHOOK_ID: 'A1,A2,A3,A4,A5,A6' }, /PAYPAL_WEBHOOK_ID: at most 5 webhook ids \(6 given\)/],
     [{ PAYPAL_WEBHOOK_ID: ' , 8PT597110X687430L' }, /PAYPAL_WEBHOOK_ID: item 1 is empty/],
     [{ PAYPAL_WEBHOOK_ID: '8PT597110X687430L,,5GP028458E2496506' }, /PAYPAL_WEBHOOK_ID: item 2 is empty/],
     [
