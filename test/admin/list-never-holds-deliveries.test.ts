@@ -101,6 +101,13 @@ describe('the admin list on SQLite never holds the event loop for a whole search
     ['a rare prefix and a provider', { q: 'evt_rare', provider: 'adyen' }, 'q'],
     ['a type prefix, a provider and a status', { q: 'inv', provider: 'stripe', status: 'processed' }, 'seq'],
     ['a NUL in the prefix', { q: 'evt_\u0000' }, undefined],
+    ['a type and a provider', { type: 'invoice.paid', provider: 'adyen' }, 'seq'],
+    [
+      'a type, a provider and a status matching nothing',
+      { type: 'AUTHORISATION', provider: 'adyen', status: 'parked' },
+      'seq',
+    ],
+    ['a type alone', { type: 'invoice.paid' }, undefined],
   ]
 
   it.each(FILTERS)('%s: the plan is bounded (%j → %s)', async (_name, filter, plan) => {
