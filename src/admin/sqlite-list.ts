@@ -21,11 +21,11 @@ import type { ListRequest } from './list-filter.ts'
 export interface SqliteListLimits {
   /** Matches of one filter's index that are sorted rather than walked (5,000). */
   few: number
-  /** Sequence numbers per window of the walk (5,000). */
+  /** Sequence numbers per window of the walk (2,000). */
   chunk: number
 }
 
-export const DEFAULT_LIMITS: SqliteListLimits = { few: 5_000, chunk: 5_000 }
+export const DEFAULT_LIMITS: SqliteListLimits = { few: 5_000, chunk: 2_000 }
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
