@@ -45,8 +45,10 @@ async function replayable(store: EventStore, provider: ProviderName, eventId: st
   const row = eventId.includes('\u0000') ? undefined : await store.find(provider, eventId)
   if (!row) throw new AppError('not_found', 'no such event')
   // The reasons let the admin page pick its own notice for each refusal.
-  if (row.status === 'processed' || row.status === 'ignored') {
-    const message = `the event is already ${row.status}; only failed or parked events replay`
+  // An ignored event ran no handler, so running the handlers that match it now (one added since) cannot apply
+  // anything twice; a processed one did.
+  if (row.status === 'processed') {
+    const message = 'the event is already processed; only failed, parked or ignored events replay'
     throw new AppError('conflict', message, { reason: 'already_settled' })
   }
   if (row.payload === null)

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BulkReplayResult } from '../../src/admin/replay.ts'
 import { adminGet, adminPost, bearer } from '../support/admin-client.ts'
@@ -51,6 +53,30 @@ describe('replay', () => {
     ])
   })
 
+  it('replays an ignored event once a handler for it is added: its effect once, then it is processed', async () => {
+    // Recorded as ignored: no handler takes this type yet.
+    const event = stripeEvent({ type: 'added.later' })
+    const id = event.id as string
+    expect((await postStripe(svc.url, event)).body).toMatchObject({ status: 'ignored' })
+    // With no handler still, a replay leaves it ignored and runs nothing.
+    const early = await adminPost(svc.url, `/admin/api/events/stripe/${id}/replay`)
+    expect(early.body).toMatchObject({ status: 'ignored', attempts: 2 })
+
+    writeFileSync(
+      join(svc.dir, 'handlers', 'later.ts'),
+      effectHandler({ name: 'later', events: "['added.later']" }),
+    )
+    svc = await svc.restart()
+    const res = await adminPost(svc.url, `/admin/api/events/stripe/${id}/replay`)
+    expect(res.status).toBe(200)
+    expect(res.body).toMatchObject({ status: 'processed', attempts: 3 })
+    expect(effects(id)).toBe(1)
+    // Now processed: neither another replay nor the provider's retry runs it again.
+    expect((await adminPost(svc.url, `/admin/api/events/stripe/${id}/replay`)).status).toBe(409)
+    expect((await postStripe(svc.url, event)).body).toMatchObject({ duplicate: true, status: 'processed' })
+    expect(effects(id)).toBe(1)
+  })
+
   it('refuses to replay processed events (409) and unknown ones (404)', async () => {
     const event = await park()
     await adminPost(svc.url, `/admin/api/events/stripe/${event.id}/replay`)
@@ -85,7 +111,7 @@ describe('replay', () => {
     const again = await replay()
     expect(again.headers.get('location')).toBe(`${detail}?notice=already_settled`)
     expect(await noticeAt(again.headers.get('location'))).toBe(
-      'Not replayed: only failed or parked events replay.',
+      'Not replayed: only failed, parked or ignored events replay.',
     )
     expect(effects(event.id as string)).toBe(1)
   })

@@ -168,7 +168,7 @@ function EventTable({ events }: { events: EventSummary[] }) {
  */
 const NOTICES = {
   replayed: (event: EventDetail) => `Replayed: the event is now ${event.status}.`,
-  already_settled: () => 'Not replayed: only failed or parked events replay.',
+  already_settled: () => 'Not replayed: only failed, parked or ignored events replay.',
   payload_pruned: () => 'Not replayed: the payload of this event was pruned.',
   not_replayed: () => 'Not replayed.',
 } satisfies Record<string, (event: EventDetail) => string>
@@ -179,7 +179,7 @@ const isNoticeCode = (code: string | undefined): code is NoticeCode =>
   code !== undefined && Object.hasOwn(NOTICES, code)
 
 function Detail({ event, notice }: { event: EventDetail; notice?: string }) {
-  const replayable = event.status === 'failed' || event.status === 'parked'
+  const replayable = event.status !== 'processed'
   return (
     <>
       <p>
