@@ -5,6 +5,7 @@
  */
 import { and, asc, desc, eq, gt, gte, is, lt, or, type SQL, type SQLWrapper, sql } from 'drizzle-orm'
 import { PgTable } from 'drizzle-orm/pg-core'
+import { pgEpochMs } from '../db/pg-epoch-ms.ts'
 import type { EventStatus } from '../db/schema.ts'
 import { sqliteTables, type Tables } from '../db/tables.ts'
 import type { QueryDb } from '../inbox/inbox.ts'
@@ -80,16 +81,11 @@ const summaryColumnsOf = (events: Tables['events']) => ({
 })
 const summaryColumns = summaryColumnsOf(sqliteTables.events)
 
-/**
- * The provider's time in milliseconds, not as a Date read back from PostgreSQL's text: that text does not
- * parse back for a time far from today (year 1 reads as 2001), and a provider's time can be anything from
- * year 1 to 9999.
- */
+/** The provider's time in milliseconds, as SQLite stores it (on PostgreSQL, see pgEpochMs). */
 const occurredAtMsOf = (events: Tables['events']) =>
-  (is(events, PgTable)
-    ? sql<number | null>`floor(extract(epoch from ${events.occurredAt}) * 1000)`
-    : sql<number | null>`${events.occurredAt}`
-  ).mapWith(Number)
+  (is(events, PgTable) ? pgEpochMs(events.occurredAt) : sql<number | null>`${events.occurredAt}`).mapWith(
+    Number,
+  )
 
 type SummaryRow = {
   [K in keyof typeof summaryColumns]:
@@ -114,10 +110,10 @@ function toSummary(row: SummaryRow): EventSummary {
   }
 }
 
-const holdsNul = (value: string | undefined) => value?.includes('\u0000') === true
+export const holdsNul = (value: string | undefined) => value?.includes('\u0000') === true
 
 /** The smallest string greater than every string starting with `prefix` (for index-friendly prefix ranges). */
-const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
+export const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
 
 /**
  * The index a list walks when it filters on status and provider at once. SQLite keeps no statistics here

@@ -15,7 +15,8 @@
 import { and, count, gte, lt, max, min, sql } from 'drizzle-orm'
 import type { Tables } from '../db/tables.ts'
 import type { QueryDb } from '../inbox/inbox.ts'
-import { type IndexChoice, listQuery, type Walk } from './event-history.ts'
+import { nextTurn } from '../next-turn.ts'
+import { holdsNul, type IndexChoice, listQuery, prefixEnd, type Walk } from './event-history.ts'
 import type { ListRequest } from './list-filter.ts'
 
 export interface SqliteListLimits {
@@ -26,8 +27,6 @@ export interface SqliteListLimits {
 }
 
 export const DEFAULT_LIMITS: SqliteListLimits = { few: 5_000, chunk: 2_000 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** How many rows `where` matches, counted up to `cap + 1` through the index it names. */
 async function countUpTo(db: QueryDb, tables: Tables, where: ReturnType<typeof and>, cap: number) {
@@ -60,9 +59,9 @@ export async function chooseIndex(
       : undefined
   }
   // Such a filter matches nothing, and is answered so without reading a row (filterConditions).
-  if (q?.includes('\u0000') || request.type?.includes('\u0000')) return undefined
+  if (holdsNul(q) || holdsNul(request.type)) return undefined
   if (q !== undefined) {
-    const end = `${q}\u{10FFFF}`
+    const end = prefixEnd(q)
     const ids = await countUpTo(db, tables, and(gte(events.eventId, q), lt(events.eventId, end)), few)
     const types =
       ids > few ? 0 : await countUpTo(db, tables, and(gte(events.type, q), lt(events.type, end)), few)

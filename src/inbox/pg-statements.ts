@@ -4,6 +4,7 @@
  */
 import { and, eq, sql } from 'drizzle-orm'
 import { pgBuilder as b, compilePgQuery, pgPlaceholder as ps } from '../db/compiled-pg-query.ts'
+import { pgEpochMs } from '../db/pg-epoch-ms.ts'
 import { attempts, events, statusCounts } from '../db/pg-schema.ts'
 
 const p = sql.placeholder
@@ -44,9 +45,7 @@ export const findEventForUpdate = compilePgQuery<Key>(
       type: events.type,
       payload: events.payload,
       receivedAt: events.receivedAt,
-      // In milliseconds: the text of a timestamp far from today does not parse back (year 1 reads as 2001,
-      // and old dates carry offsets in seconds).
-      occurredAt: sql`floor(extract(epoch from ${events.occurredAt}) * 1000)`,
+      occurredAt: pgEpochMs(events.occurredAt),
     })
     .from(events)
     .where(byKey)

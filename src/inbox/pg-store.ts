@@ -104,7 +104,7 @@ export function createPgStore(client: pg.PoolClient, cancelQuery?: () => Promise
     const [row] = await findEventForUpdate.run(client, { provider, eventId })
     if (!row) return undefined
     const [seq, status, attemptCount, type, payload, receivedAt, occurredAt] = row
-    // As text (compiled-pg-query.ts); the timestamps are read as Drizzle reads them.
+    // As text (compiled-pg-query.ts): receivedAt read as Drizzle reads it, occurredAt in milliseconds (pgEpochMs).
     return {
       seq: Number(seq),
       status: status as EventStatus,

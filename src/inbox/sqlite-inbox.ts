@@ -19,6 +19,7 @@ import { compileStatement } from '../db/compiled-statement.ts'
 import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError, storageError } from '../errors.ts'
+import { nextTurn } from '../next-turn.ts'
 import { waitAtMost } from '../wait-at-most.ts'
 import {
   deliveriesInFlight,
@@ -58,9 +59,6 @@ const MAX_SIGHTINGS_PER_TRANSACTION = 256
 
 /** How long the writer waits for a checkpoint that lets the WAL start over. */
 const CHECKPOINT_WAIT_MS = 2000
-
-/** Resolves after the event loop has polled for I/O once (setImmediate), so waiting requests get read. */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 interface Task {
   run(db: QueryDb): Promise<unknown>
