@@ -116,6 +116,7 @@ const EnvSchema = z.object({
   MAX_PENDING_DELIVERIES: intIn(1, 1_000_000).default(2000),
   MAX_PENDING_BYTES: intIn(1024, 4 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
   HANDLER_TIMEOUT_MS: intIn(1, 600_000).default(10_000),
+  KEEP_ALIVE_TIMEOUT_MS: intIn(1000, 600_000).default(65_000),
   MAX_ATTEMPTS: intIn(1, 1000).default(5),
   RETENTION_DAYS: intIn(1, 36_500).default(45),
   DEDUP_KEEP_DAYS: intIn(1, 36_500).default(400),
@@ -153,6 +154,13 @@ export interface Config {
   /** Verified deliveries (and their body bytes) held at once; past either, 503 (see src/webhooks/admission.ts). */
   pending: { maxDeliveries: number; maxBytes: number }
   handlerTimeoutMs: number
+  /**
+   * How long an idle keep-alive connection is kept open. Longer than the idle timeout of a load balancer or
+   * proxy in front (60 s on AWS's, nginx's and most others), so that the proxy, never this side, closes an
+   * idle connection: closed here first, a request the proxy sends on it at that moment meets a reset, which
+   * the proxy answers 502.
+   */
+  keepAliveTimeoutMs: number
   maxAttempts: number
   retention: { days: number; dedupKeepDays: number }
   adminToken: string | undefined
@@ -305,6 +313,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     maxBodyBytes: e.MAX_BODY_BYTES,
     pending: { maxDeliveries: e.MAX_PENDING_DELIVERIES, maxBytes: e.MAX_PENDING_BYTES },
     handlerTimeoutMs: e.HANDLER_TIMEOUT_MS,
+    keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
     maxAttempts: e.MAX_ATTEMPTS,
     retention: { days: e.RETENTION_DAYS, dedupKeepDays: e.DEDUP_KEEP_DAYS },
     adminToken: e.ADMIN_TOKEN,

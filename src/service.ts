@@ -151,6 +151,8 @@ export async function startService(config: Config, options: StartOptions = {}): 
       { requestTimeout: 10_000, headersTimeout: 10_000, connectionsCheckingInterval: 1_000 },
       listener,
     )
+    // Node's 5 s is shorter than the idle timeout of the proxies usually in front (see Config).
+    server.keepAliveTimeout = config.keepAliveTimeoutMs
     server.listen(config.port, config.host)
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve)
