@@ -69,6 +69,15 @@ const paypalWebhookIds = z.string().transform((value, ctx) => {
   return ids
 })
 
+const basicCredentials = z
+  .string()
+  .regex(/^[^:]+:.+$/, 'must be user:password')
+  .transform((value) => {
+    const colon = value.indexOf(':')
+    return { user: value.slice(0, colon), password: value.slice(colon + 1) }
+  })
+  .optional()
+
 export const DEFAULT_DATABASE_URL = './data/hookinbox.db'
 
 const EnvSchema = z.object({
@@ -108,10 +117,8 @@ const EnvSchema = z.object({
   PAYPAL_CLIENT_SECRET: z.string().trim().min(1).optional(),
   PAYPAL_MAX_TRANSMISSION_AGE_DAYS: intIn(1, 36_500).default(4),
   ADYEN_HMAC_KEY: hexKeyList,
-  ADYEN_BASIC_AUTH: z
-    .string()
-    .regex(/^[^:]+:.+$/, 'must be user:password')
-    .optional(),
+  ADYEN_BASIC_AUTH: basicCredentials,
+  ADYEN_BASIC_AUTH_PREVIOUS: basicCredentials,
   MAX_BODY_BYTES: intIn(1024, 100 * 1024 * 1024).default(1_048_576),
   MAX_PENDING_DELIVERIES: intIn(1, 1_000_000).default(2000),
   MAX_PENDING_BYTES: intIn(1024, 4 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
@@ -149,7 +156,14 @@ export interface Config {
         maxTransmissionAgeDays: number
       }
     | undefined
-  adyen: { hmacKeys: Buffer[]; basicAuth: { user: string; password: string } | undefined } | undefined
+  adyen:
+    | {
+        hmacKeys: Buffer[]
+        basicAuth: { user: string; password: string } | undefined
+        /** Also accepted while Adyen switches to `basicAuth` (a password change). */
+        previousBasicAuth: { user: string; password: string } | undefined
+      }
+    | undefined
   maxBodyBytes: number
   /** Verified deliveries (and their body bytes) held at once; past either, 503 (see src/webhooks/admission.ts). */
   pending: { maxDeliveries: number; maxBytes: number }
@@ -266,16 +280,21 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     }
   }
 
-  let adyenBasicAuth: { user: string; password: string } | undefined
-  if (e.ADYEN_BASIC_AUTH) {
-    const colon = e.ADYEN_BASIC_AUTH.indexOf(':')
-    adyenBasicAuth = {
-      user: e.ADYEN_BASIC_AUTH.slice(0, colon),
-      password: e.ADYEN_BASIC_AUTH.slice(colon + 1),
-    }
-  }
   if (e.ADYEN_BASIC_AUTH && e.ADYEN_HMAC_KEY.length === 0) {
     problems.push('ADYEN_BASIC_AUTH is set but ADYEN_HMAC_KEY is not: Adyen deliveries must be HMAC-verified')
+  }
+  if (e.ADYEN_BASIC_AUTH_PREVIOUS) {
+    if (!e.ADYEN_BASIC_AUTH) {
+      // Alone it would be the only credentials accepted, which is what ADYEN_BASIC_AUTH is for.
+      problems.push('ADYEN_BASIC_AUTH_PREVIOUS is set but ADYEN_BASIC_AUTH (the new credentials) is not')
+    } else if (
+      e.ADYEN_BASIC_AUTH_PREVIOUS.user === e.ADYEN_BASIC_AUTH.user &&
+      e.ADYEN_BASIC_AUTH_PREVIOUS.password === e.ADYEN_BASIC_AUTH.password
+    ) {
+      problems.push(
+        'ADYEN_BASIC_AUTH_PREVIOUS is the same as ADYEN_BASIC_AUTH: give the new credentials in ADYEN_BASIC_AUTH',
+      )
+    }
   }
 
   if (paypal && e.PAYPAL_MAX_TRANSMISSION_AGE_DAYS > e.DEDUP_KEEP_DAYS) {
@@ -308,7 +327,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     paypal,
     adyen:
       e.ADYEN_HMAC_KEY.length > 0
-        ? { hmacKeys: e.ADYEN_HMAC_KEY.map((k) => Buffer.from(k, 'hex')), basicAuth: adyenBasicAuth }
+        ? {
+            hmacKeys: e.ADYEN_HMAC_KEY.map((k) => Buffer.from(k, 'hex')),
+            basicAuth: e.ADYEN_BASIC_AUTH,
+            previousBasicAuth: e.ADYEN_BASIC_AUTH && e.ADYEN_BASIC_AUTH_PREVIOUS,
+          }
         : undefined,
     maxBodyBytes: e.MAX_BODY_BYTES,
     pending: { maxDeliveries: e.MAX_PENDING_DELIVERIES, maxBytes: e.MAX_PENDING_BYTES },

@@ -77,6 +77,7 @@ export function buildProviders(
     providers.adyen = createAdyenProvider({
       hmacKeys: config.adyen.hmacKeys,
       ...(config.adyen.basicAuth ? { basicAuth: config.adyen.basicAuth } : {}),
+      ...(config.adyen.previousBasicAuth ? { previousBasicAuth: config.adyen.previousBasicAuth } : {}),
     })
   }
   return providers

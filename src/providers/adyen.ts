@@ -19,7 +19,17 @@ export interface AdyenProviderOptions {
   /** HMAC keys, already hex-decoded. Several during a rotation: an item signed with any of them verifies. */
   readonly hmacKeys: readonly Buffer[]
   /** When set, every request must carry exactly these HTTP Basic credentials (checked before the HMAC). */
-  readonly basicAuth?: { readonly user: string; readonly password: string }
+  readonly basicAuth?: BasicCredentials
+  /**
+   * With `basicAuth`, the credentials it replaces, accepted as well while Adyen switches to the new ones (a
+   * change in the Customer Area takes effect at Adyen's side on its own schedule).
+   */
+  readonly previousBasicAuth?: BasicCredentials
+}
+
+interface BasicCredentials {
+  readonly user: string
+  readonly password: string
 }
 
 type JsonObject = Record<string, unknown>
@@ -237,10 +247,15 @@ const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="hookinbox"' }
  * Builds the Basic-auth check. Both sides are reduced to an HMAC under a random per-process key before
  * `timingSafeEqual`, so the comparison takes the same time whatever the length or content of the guess.
  */
-function basicAuthCheck(credentials: { user: string; password: string }): (headers: Headers) => void {
+function basicAuthCheck(
+  credentials: BasicCredentials,
+  previous: BasicCredentials | undefined,
+): (headers: Headers) => 'current' | 'previous' {
   const macKey = randomBytes(32)
   const digest = (value: Buffer) => createHmac('sha256', macKey).update(value).digest()
-  const expected = digest(Buffer.from(`${credentials.user}:${credentials.password}`, 'utf8'))
+  const expectedDigest = (c: BasicCredentials) => digest(Buffer.from(`${c.user}:${c.password}`, 'utf8'))
+  const expected = expectedDigest(credentials)
+  const expectedPrevious = previous ? expectedDigest(previous) : undefined
   return (headers) => {
     const header = headers.get('authorization')
     const match = header === null ? null : /^Basic[ \t]+([A-Za-z0-9+/=]+)[ \t]*$/i.exec(header)
@@ -251,12 +266,15 @@ function basicAuthCheck(credentials: { user: string; password: string }): (heade
       })
     }
     const offered = digest(Buffer.from(match[1], 'base64'))
-    if (!timingSafeEqual(offered, expected)) {
-      throw new AppError('unauthorized', 'basic authentication failed', {
-        reason: 'bad_basic_auth',
-        headers: BASIC_CHALLENGE,
-      })
-    }
+    // Both compared every time, so the time taken does not tell which one a guess came close to.
+    const isCurrent = timingSafeEqual(offered, expected)
+    const isPrevious = expectedPrevious !== undefined && timingSafeEqual(offered, expectedPrevious)
+    if (isCurrent) return 'current'
+    if (isPrevious) return 'previous'
+    throw new AppError('unauthorized', 'basic authentication failed', {
+      reason: 'bad_basic_auth',
+      headers: BASIC_CHALLENGE,
+    })
   }
 }
 
@@ -265,18 +283,22 @@ export function createAdyenProvider(opts: AdyenProviderOptions): Provider {
     throw new Error('Adyen provider: at least one non-empty HMAC key is required')
   }
   const keys = [...opts.hmacKeys]
-  const checkBasicAuth = opts.basicAuth ? basicAuthCheck(opts.basicAuth) : undefined
+  if (opts.previousBasicAuth && !opts.basicAuth) {
+    throw new Error('Adyen provider: previous Basic credentials are only accepted beside current ones')
+  }
+  const checkBasicAuth = opts.basicAuth ? basicAuthCheck(opts.basicAuth, opts.previousBasicAuth) : undefined
 
   return {
     name: 'adyen',
     acceptedBody: '[accepted]',
     async verify(delivery: RawDelivery): Promise<VerifiedEvent[]> {
-      checkBasicAuth?.(delivery.headers)
+      const credentials = checkBasicAuth?.(delivery.headers)
       const items = notificationItems(delivery.body, delivery.headers)
       // Adyen accepts or retries a whole request, so one bad item rejects them all: verify every item
       // before building any event.
       for (const item of items) verifyItem(item, keys)
-      return items.map(toEvent)
+      const events = items.map(toEvent)
+      return credentials === 'previous' ? events.map((e) => ({ ...e, previousBasicAuth: true })) : events
     },
   }
 }

@@ -39,6 +39,11 @@ export interface VerifiedEvent {
    * stop). Absent with a single id. Not stored.
    */
   readonly webhookIdIndex?: number
+  /**
+   * Adyen with ADYEN_BASIC_AUTH_PREVIOUS set: true when the delivery came with those old credentials, for its
+   * log line (an operator finishing a password change sees when they stop coming). Not stored.
+   */
+  readonly previousBasicAuth?: boolean
 }
 
 export interface Provider {

@@ -142,6 +142,8 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
               durationMs,
               // Which of several configured PayPal webhook ids verified it (see VerifiedEvent).
               ...(event?.webhookIdIndex !== undefined ? { webhookIdIndex: event.webhookIdIndex } : {}),
+              // Adyen sent the credentials of ADYEN_BASIC_AUTH_PREVIOUS (see VerifiedEvent).
+              ...(event?.previousBasicAuth ? { basicAuth: 'previous' } : {}),
             },
             'delivery',
           )

@@ -87,6 +87,18 @@ describe('configuration', () => {
     [{ SQLITE_DUPLICATE_CACHE: 'lots' }, /SQLITE_DUPLICATE_CACHE/],
     [{ ADYEN_HMAC_KEY: 'not-hex-secret-value' }, /ADYEN_HMAC_KEY: key #1 is not an even-length hex string/],
     [{ ADMIN_TOKEN: 'short-secret' }, /ADMIN_TOKEN: must be at least 16 characters/],
+    [
+      { ADYEN_HMAC_KEY: 'ab12', ADYEN_BASIC_AUTH_PREVIOUS: 'adyen:old-password' },
+      /ADYEN_BASIC_AUTH_PREVIOUS is set but ADYEN_BASIC_AUTH \(the new credentials\) is not/,
+    ],
+    [
+      { ADYEN_HMAC_KEY: 'ab12', ADYEN_BASIC_AUTH: 'adyen:pw', ADYEN_BASIC_AUTH_PREVIOUS: 'adyen:pw' },
+      /ADYEN_BASIC_AUTH_PREVIOUS is the same as ADYEN_BASIC_AUTH/,
+    ],
+    [
+      { ADYEN_HMAC_KEY: 'ab12', ADYEN_BASIC_AUTH: 'adyen:pw', ADYEN_BASIC_AUTH_PREVIOUS: 'no-colon' },
+      /ADYEN_BASIC_AUTH_PREVIOUS: must be user:password/,
+    ],
     [{ PAYPAL_WEBHOOK_ID: 'ABC', PAYPAL_VERIFY: 'api' }, /PAYPAL_CLIENT_ID/],
     [
       { PAYPAL_WEBHOOK_ID: 'WH1234567890ABCDEF', PAYPAL_MAX_TRANSMISSION_AGE_DAYS: '500' },
@@ -159,6 +171,17 @@ describe('configuration', () => {
       }
     })
   }
+
+  it('takes the previous Adyen Basic credentials beside the new ones (a password change)', () => {
+    const c = parseConfig({
+      ADYEN_HMAC_KEY: 'ab12',
+      ADYEN_BASIC_AUTH: 'adyen:new:pass word',
+      ADYEN_BASIC_AUTH_PREVIOUS: 'adyen:old',
+    })
+    expect(c.adyen?.basicAuth).toEqual({ user: 'adyen', password: 'new:pass word' })
+    expect(c.adyen?.previousBasicAuth).toEqual({ user: 'adyen', password: 'old' })
+    expect(parseConfig({ ADYEN_HMAC_KEY: 'ab12' }).adyen?.previousBasicAuth).toBeUndefined()
+  })
 
   it('takes values from .env in the working directory, and the environment wins', () => {
     const dir = tempDir('env')

@@ -60,6 +60,49 @@ describe('Adyen Basic auth', () => {
     }
   })
 
+  describe('during a password change (previous credentials given too)', () => {
+    const rotating = createAdyenProvider({
+      hmacKeys: [Buffer.from(hex, 'hex')],
+      basicAuth: { user: 'adyen', password: 'new-password' },
+      previousBasicAuth: { user: 'adyen', password: 'pä:ss word' },
+    })
+
+    it('accepts both, marking the events that came with the previous ones', async () => {
+      const [current] = await rotating.verify(delivery(body, basic('adyen:new-password')))
+      expect(current?.previousBasicAuth).toBeUndefined()
+      const [previous] = await rotating.verify(delivery(body, basic('adyen:pä:ss word')))
+      expect(previous?.previousBasicAuth).toBe(true)
+      expect(previous?.id).toBe(current?.id)
+    })
+
+    it('refuses any other credentials, and a bad HMAC whichever credentials came', async () => {
+      for (const credentials of ['adyen:wrong', 'adyen:new-password ', 'other:new-password', 'adyen:pä:ss']) {
+        await expectAppError(
+          rotating.verify(delivery(body, basic(credentials))),
+          'unauthorized',
+          'bad_basic_auth',
+        )
+      }
+      const forged = notification([signedItem(sampleItem(), randomHexKey())])
+      for (const credentials of ['adyen:new-password', 'adyen:pä:ss word']) {
+        await expectAppError(
+          rotating.verify(delivery(forged, basic(credentials))),
+          'invalid_signature',
+          'bad_signature',
+        )
+      }
+    })
+
+    it('are not accepted alone', () => {
+      expect(() =>
+        createAdyenProvider({
+          hmacKeys: [Buffer.from(hex, 'hex')],
+          previousBasicAuth: { user: 'adyen', password: 'old' },
+        }),
+      ).toThrow(/only accepted beside current ones/)
+    })
+  })
+
   it('still requires valid HMACs after Basic auth passed', async () => {
     const forged = notification([signedItem(sampleItem(), randomHexKey())])
     await expectAppError(

@@ -18,6 +18,8 @@ import {
 
 const ADYEN_KEY = randomHexKey()
 const ADYEN_AUTH = 'adyen-user:adyen-password-123'
+/** The credentials Adyen sent before a password change, still accepted while it switches. */
+const ADYEN_PREVIOUS_AUTH = 'adyen-user:old-password-456'
 const failing = globalThis as { failingItems?: Set<string> }
 
 async function post(url: string, body: string | Uint8Array, headers: Headers | Record<string, string>) {
@@ -49,6 +51,7 @@ describe('PayPal and Adyen through the full pipeline', () => {
         PAYPAL_CERT_HOSTS: certHost.host,
         ADYEN_HMAC_KEY: ADYEN_KEY,
         ADYEN_BASIC_AUTH: ADYEN_AUTH,
+        ADYEN_BASIC_AUTH_PREVIOUS: ADYEN_PREVIOUS_AUTH,
       },
       paypal: { ca: pki.ca },
       handlers: {
@@ -201,5 +204,28 @@ describe('PayPal and Adyen through the full pipeline', () => {
     })
     expect(wrong.status).toBe(401)
     expect(wrong.text).not.toContain('adyen-password-123')
+  })
+
+  it('Adyen Basic auth during a password change: the previous credentials work too, and their deliveries say so in the log', async () => {
+    const item = sampleItem({ pspReference: 'PREVIOUSAUTH0001' })
+    const body = notification([signedItem(item, ADYEN_KEY)])
+    const previous = await post(`${svc.url}/webhooks/adyen`, body, {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from(ADYEN_PREVIOUS_AUTH).toString('base64')}`,
+    })
+    expect(previous).toEqual({ status: 200, text: '[accepted]' })
+    const again = await post(`${svc.url}/webhooks/adyen`, body, adyenHeaders)
+    expect(again).toEqual({ status: 200, text: '[accepted]' })
+    const lines = svc.logs
+      .map(
+        (line) =>
+          JSON.parse(line) as { msg?: string; eventId?: string; basicAuth?: string; outcome?: string },
+      )
+      .filter((line) => line.msg === 'delivery' && line.eventId?.includes('PREVIOUSAUTH0001'))
+    expect(lines.map((line) => [line.outcome, line.basicAuth])).toEqual([
+      ['processed', 'previous'],
+      ['duplicate', undefined],
+    ])
+    expect(svc.logs.join('\n')).not.toContain('old-password-456')
   })
 })
