@@ -90,6 +90,7 @@ const EnvSchema = z.object({
   HANDLERS_DIR: z.string().trim().min(1).default('./handlers'),
   STRIPE_WEBHOOK_SECRET: optionalSecretList,
   STRIPE_TOLERANCE_SECONDS: intIn(1, 86_400).default(300),
+  STRIPE_TEST_EVENTS: z.enum(['run', 'skip']).default('run'),
   PAYPAL_WEBHOOK_ID: paypalWebhookIds.optional(),
   PAYPAL_VERIFY: z.enum(['offline', 'api']).default('offline'),
   PAYPAL_CERT_HOSTS: csvList.default([
@@ -144,7 +145,7 @@ export interface Config {
     | { kind: 'sqlite'; path: string; synchronous: 'FULL' | 'NORMAL'; duplicateCache: number }
     | { kind: 'postgres'; url: string; poolSize: number }
   handlersDir: string
-  stripe: { secrets: string[]; toleranceSeconds: number } | undefined
+  stripe: { secrets: string[]; toleranceSeconds: number; testEvents: 'run' | 'skip' } | undefined
   paypal:
     | {
         /** One or more (offline mode only); a delivery is verified under any of them. */
@@ -322,7 +323,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     handlersDir: e.HANDLERS_DIR,
     stripe:
       e.STRIPE_WEBHOOK_SECRET.length > 0
-        ? { secrets: e.STRIPE_WEBHOOK_SECRET, toleranceSeconds: e.STRIPE_TOLERANCE_SECONDS }
+        ? {
+            secrets: e.STRIPE_WEBHOOK_SECRET,
+            toleranceSeconds: e.STRIPE_TOLERANCE_SECONDS,
+            testEvents: e.STRIPE_TEST_EVENTS,
+          }
         : undefined,
     paypal,
     adyen:

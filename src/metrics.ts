@@ -2,14 +2,14 @@
  * Prometheus metrics (prom-client), one registry per service instance so tests can run several.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import type { Outcome } from './inbox/inbox.ts'
 import type { ProviderName } from './providers/provider.ts'
+import type { Answer } from './webhooks/respond.ts'
 
 export interface Metrics {
   registry: Registry
   rejected(provider: ProviderName, reason: string): void
   /** One verified event's outcome (an Adyen delivery carries several). */
-  outcome(outcome: Outcome): void
+  outcome(outcome: Answer): void
   /** One delivery whose events all reached an outcome, and how long that took. */
   delivered(provider: ProviderName, durationMs: number): void
   batch(size: number): void
@@ -60,7 +60,7 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 })
   const deliveries = new Counter({
     name: 'hookinbox_events_received_total',
-    help: 'Verified events by provider and outcome (processed, ignored, failed, parked, duplicate)',
+    help: 'Verified events by provider and outcome (processed, ignored, failed, parked, duplicate, skipped)',
     labelNames: ['provider', 'outcome'] as const,
     registers: [registry],
   })

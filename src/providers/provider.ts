@@ -44,6 +44,11 @@ export interface VerifiedEvent {
    * log line (an operator finishing a password change sees when they stop coming). Not stored.
    */
   readonly previousBasicAuth?: boolean
+  /**
+   * Set when the configuration says not to take such an event (a Stripe test-mode event with
+   * STRIPE_TEST_EVENTS=skip): it is answered 200 with status `skipped`, and neither recorded nor run.
+   */
+  readonly skip?: 'test_mode'
 }
 
 export interface Provider {

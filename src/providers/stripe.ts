@@ -23,6 +23,12 @@ import type { Provider, RawDelivery, VerifiedEvent } from './provider.ts'
 export interface StripeProviderOptions {
   secrets: readonly string[]
   toleranceSeconds: number
+  /**
+   * `skip`: a test-mode event (`livemode: false`) is answered without being recorded or run. A live Connect
+   * endpoint receives the test-mode events of accounts connected in live mode too, signed with its live
+   * secret, so the secrets alone do not keep them out. Default `run`.
+   */
+  testEvents?: 'run' | 'skip'
 }
 
 const MAX_HEADER_LENGTH = 8192
@@ -115,6 +121,10 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
           payload: event,
           payloadJson: body,
           ...(occurredAt ? { occurredAt } : {}),
+          // Only an explicit false: an event without the field cannot be told apart, so it runs.
+          ...(options.testEvents === 'skip' && event.livemode === false
+            ? { skip: 'test_mode' as const }
+            : {}),
         },
       ]
     },

@@ -1,13 +1,21 @@
 /**
  * Turns the outcomes of a delivery's events into the answer the provider sees. A provider stops retrying on
  * any 2xx, so a 2xx goes out only when every event of the delivery is durably settled (processed, ignored,
- * duplicate or parked). Any failed event makes the whole delivery 500, so the provider sends it again; the
+ * duplicate or parked) or skipped by the configuration. Any failed event makes the whole delivery 500, so the provider sends it again; the
  * events already settled then come back as duplicates.
  */
 import type { Outcome } from '../inbox/inbox.ts'
 import type { Provider } from '../providers/provider.ts'
 
-export function respond(provider: Provider, outcomes: readonly Outcome[]): Response {
+/**
+ * What a delivery's event came to: the inbox's outcome, or `skipped` for an event the configuration does not
+ * take (see VerifiedEvent.skip), which was neither recorded nor run.
+ */
+export type Answer =
+  | Pick<Outcome, 'provider' | 'eventId' | 'type' | 'status' | 'duplicate'>
+  | { provider: Outcome['provider']; eventId: string; type: string; status: 'skipped'; duplicate: false }
+
+export function respond(provider: Provider, outcomes: readonly Answer[]): Response {
   const failed = outcomes.filter((o) => o.status === 'failed')
   if (failed.length > 0) {
     const ids = failed.map((o) => o.eventId).join(', ')

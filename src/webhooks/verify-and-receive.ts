@@ -9,7 +9,7 @@ import type { Inbox, Outcome } from '../inbox/inbox.ts'
 import { PROVIDER_NAMES, type Provider, type ProviderName } from '../providers/provider.ts'
 import type { Admission } from './admission.ts'
 import { readBody } from './read-body.ts'
-import { respond } from './respond.ts'
+import { type Answer, respond } from './respond.ts'
 
 export interface WebhookRouteDeps {
   providers: Partial<Record<ProviderName, Provider>>
@@ -21,8 +21,8 @@ export interface WebhookRouteDeps {
   now: () => Date
   /** Called for every delivery refused before it reached the inbox (metrics). */
   onRejected?: (provider: ProviderName, reason: string) => void
-  /** Called for every event outcome (metrics). */
-  onOutcome?: (outcome: Outcome) => void
+  /** Called for every event outcome, skipped ones included (metrics). */
+  onOutcome?: (outcome: Answer) => void
   /** Called once per delivery whose events all reached an outcome, with its duration (metrics). */
   onDelivered?: (provider: ProviderName, durationMs: number) => void
 }
@@ -102,32 +102,36 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
       throw err
     }
 
-    // Refused before any of its events reaches the inbox, so a refused delivery leaves nothing behind. Not
-    // when every event is a duplicate the inbox answers from memory: that costs no more than refusing it,
-    // and a refused one would only come back, lengthening a storm of retries.
-    const release =
-      deps.admission.admit(body.byteLength) ??
-      (verified.every((event) => deps.inbox.answersFromMemory(event)) ? () => {} : undefined)
-    if (!release) {
-      refused(deps, name, receivedAt, 'overloaded', {
-        bytes: body.byteLength,
-        pending: deps.admission.pending,
-      })
-      throw new AppError('overloaded', 'too many deliveries are waiting to be written; retry later')
-    }
-    let results: PromiseSettledResult<Outcome>[]
-    try {
-      results = await Promise.allSettled(verified.map((event) => deps.inbox.receive(event, receivedAt)))
-    } finally {
-      release()
+    // Events the configuration does not take (see VerifiedEvent.skip) never reach the inbox.
+    const toReceive = verified.filter((event) => event.skip === undefined)
+    let results: PromiseSettledResult<Outcome>[] = []
+    if (toReceive.length > 0) {
+      // Refused before any of its events reaches the inbox, so a refused delivery leaves nothing behind. Not
+      // when every event is a duplicate the inbox answers from memory: that costs no more than refusing it,
+      // and a refused one would only come back, lengthening a storm of retries.
+      const release =
+        deps.admission.admit(body.byteLength) ??
+        (toReceive.every((event) => deps.inbox.answersFromMemory(event)) ? () => {} : undefined)
+      if (!release) {
+        refused(deps, name, receivedAt, 'overloaded', {
+          bytes: body.byteLength,
+          pending: deps.admission.pending,
+        })
+        throw new AppError('overloaded', 'too many deliveries are waiting to be written; retry later')
+      }
+      try {
+        results = await Promise.allSettled(toReceive.map((event) => deps.inbox.receive(event, receivedAt)))
+      } finally {
+        release()
+      }
     }
     const durationMs = Math.round((performance.now() - started) * 10) / 10
-    const outcomes: Outcome[] = []
+    const outcomes: Answer[] = []
     let storageFailure: unknown
     // Checked once: the line's fields are not even gathered when info is off (a busy service's usual level).
     const logDeliveries = deps.log.isLevelEnabled('info')
     for (const [i, result] of results.entries()) {
-      const event = verified[i]
+      const event = toReceive[i]
       if (result.status === 'fulfilled') {
         outcomes.push(result.value)
         deps.onOutcome?.(result.value)
@@ -168,7 +172,31 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
         )
       }
     }
-    if (outcomes.length === results.length) deps.onDelivered?.(name, durationMs)
+    for (const event of verified) {
+      if (event.skip === undefined) continue
+      const answer: Answer = {
+        provider: name,
+        eventId: event.id,
+        type: event.type,
+        status: 'skipped',
+        duplicate: false,
+      }
+      outcomes.push(answer)
+      deps.onOutcome?.(answer)
+      if (logDeliveries)
+        deps.log.info(
+          {
+            provider: name,
+            eventId: event.id,
+            type: event.type,
+            outcome: 'skipped',
+            reason: event.skip,
+            durationMs,
+          },
+          'delivery',
+        )
+    }
+    if (outcomes.length === verified.length) deps.onDelivered?.(name, durationMs)
     if (storageFailure !== undefined) {
       throw isAppError(storageFailure)
         ? storageFailure

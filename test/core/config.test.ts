@@ -45,7 +45,10 @@ describe('configuration', () => {
       STRIPE_TOLERANCE_SECONDS: '60',
       DATABASE_URL: 'file:/var/lib/hookinbox/events.db',
     })
-    expect(c.stripe).toEqual({ secrets: ['whsec_a', 'whsec_b'], toleranceSeconds: 60 })
+    expect(c.stripe).toEqual({ secrets: ['whsec_a', 'whsec_b'], toleranceSeconds: 60, testEvents: 'run' })
+    expect(
+      parseConfig({ STRIPE_WEBHOOK_SECRET: 'whsec_a', STRIPE_TEST_EVENTS: 'skip' }).stripe?.testEvents,
+    ).toBe('skip')
     expect(c.database).toMatchObject({ kind: 'sqlite', path: '/var/lib/hookinbox/events.db' })
   })
 
@@ -83,6 +86,7 @@ describe('configuration', () => {
     [{ HANDLER_TIMEOUT_MS: '-1' }, /HANDLER_TIMEOUT_MS/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ SQLITE_SYNCHRONOUS: 'OFF' }, /SQLITE_SYNCHRONOUS/],
+    [{ STRIPE_TEST_EVENTS: 'ignore' }, /STRIPE_TEST_EVENTS/],
     [{ SQLITE_DUPLICATE_CACHE: '-5' }, /SQLITE_DUPLICATE_CACHE/],
     [{ SQLITE_DUPLICATE_CACHE: 'lots' }, /SQLITE_DUPLICATE_CACHE/],
     [{ ADYEN_HMAC_KEY: 'not-hex-secret-value' }, /ADYEN_HMAC_KEY: key #1 is not an even-length hex string/],
