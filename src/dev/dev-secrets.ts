@@ -10,6 +10,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { flushToDisk } from '../flush-to-disk.ts'
 
 /** The certificate URL local PayPal deliveries name; `.invalid` can never resolve, so it is never fetched. */
 export const DEV_PAYPAL_CERT_URL =
@@ -84,7 +85,15 @@ export function writeDevSecrets(path: string, secrets: DevSecrets): void {
   rmSync(temporary, { force: true })
   try {
     writeFileSync(temporary, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
+    // On disk before the rename: otherwise a power cut can leave the renamed file empty, and the events signed
+    // with these secrets unverifiable by the next run.
+    flushToDisk(temporary, 'r+')
     renameSync(temporary, path)
+    try {
+      flushToDisk(dirname(path), 'r')
+    } catch {
+      // Some platforms cannot open a folder to flush it (Windows); the file itself is on disk already.
+    }
   } catch (err) {
     // What was written of it is part of the secrets: never left behind.
     rmSync(temporary, { force: true })

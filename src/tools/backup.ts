@@ -7,34 +7,15 @@
  * connection writes, which under steady traffic may be always.) The copy is written beside FILE, flushed to
  * disk and only then given the name FILE (see publish), so a FILE that exists is always a whole backup.
  */
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  linkSync,
-  lstatSync,
-  openSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs'
+import { closeSync, existsSync, linkSync, lstatSync, openSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { isPostgresUrl, isUnsupportedDatabaseUrl, loadEnv, sqlitePath } from '../config.ts'
+import { flushToDisk as flush } from '../flush-to-disk.ts'
 import { runDirectly } from './run-directly.ts'
 
 /** A backup that cannot be taken for a reason the user can fix; its message says which. */
 export class BackupRefused extends Error {}
-
-/** Flushes a file, or a folder's entries, to disk. */
-function flush(path: string, flags: 'r' | 'r+') {
-  const fd = openSync(path, flags)
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}
 
 /** Whether anything is at `path`, a symbolic link to nothing included (existsSync follows it and says no). */
 function taken(path: string): boolean {
