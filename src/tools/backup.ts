@@ -7,6 +7,8 @@
  * connection writes, which under steady traffic may be always.) The copy is written beside FILE, flushed to
  * disk and only then given the name FILE (see publish), so a FILE that exists is always a whole backup.
  */
+
+import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, linkSync, lstatSync, openSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
@@ -52,8 +54,9 @@ export function backupSqlite(databaseFile: string, backupFile: string): { bytes:
   if (taken(target)) throw exists()
   if (!existsSync(databaseFile)) throw new BackupRefused(`there is no database at ${databaseFile}`)
   if (!existsSync(dirname(target))) throw new BackupRefused(`the folder of ${backupFile} does not exist`)
-  const partial = `${target}.partial`
-  rmSync(partial, { force: true })
+  // A name of its own: a file at `FILE.partial` may be another backup's, being written now (two backups to one
+  // name at once), or the user's; removing it would let the other backup publish a copy half written.
+  const partial = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.partial`
   // Created empty first, for its owner alone (it holds the payloads): VACUUM INTO fills an empty file as it is.
   closeSync(openSync(partial, 'wx', 0o600))
   let source: Database.Database | undefined

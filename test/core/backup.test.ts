@@ -6,15 +6,16 @@
 import { spawn } from 'node:child_process'
 import {
   copyFileSync,
-  existsSync,
   lstatSync,
+  readdirSync,
+  readFileSync,
   readlinkSync,
   rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
@@ -39,6 +40,12 @@ function backup(file: string, env: Record<string, string>, cwd: string, projectR
     proc.once('close', (code) => resolve({ code, output })),
   )
 }
+
+/** The backup's own partial files left beside FILE (`FILE.<pid>-<random>.partial`). */
+const partials = (file: string) =>
+  readdirSync(dirname(file)).filter(
+    (name) => name.startsWith(`${basename(file)}.`) && name.endsWith('.partial'),
+  )
 
 /** Every event and effect in a database file, read through a connection of its own. */
 function contents(path: string) {
@@ -84,7 +91,7 @@ describe('backup and restore', () => {
     await load
     expect(taken).toMatchObject({ code: 0 })
     expect(taken.output).toMatch(/^backed up .* to .*backup\.db \(\d+ bytes\)\n$/)
-    expect(existsSync(`${file}.partial`)).toBe(false)
+    expect(partials(file)).toEqual([])
     // It holds the payloads: its owner's alone, like the database.
     expect(statSync(file).mode & 0o777).toBe(0o600)
     expect(during).toBeGreaterThan(0)
@@ -157,6 +164,16 @@ describe('backup and restore', () => {
     expect(contents(file).integrity).toBe('ok')
   })
 
+  it('leaves a file already at FILE.partial alone (another backup’s, being written, or the user’s)', async () => {
+    svc = await startTestService()
+    const file = join(svc.dir, 'backup.db')
+    writeFileSync(`${file}.partial`, 'not ours')
+    const taken = await backup(file, { DATABASE_URL: svc.dbPath }, svc.dir)
+    expect(taken).toMatchObject({ code: 0, output: expect.stringMatching(/^backed up /) })
+    expect(readFileSync(`${file}.partial`, 'utf8')).toBe('not ours')
+    expect(contents(file).integrity).toBe('ok')
+  })
+
   it('never replaces what is at FILE, even a symbolic link to nothing', async () => {
     svc = await startTestService()
     const file = join(svc.dir, 'link.db')
@@ -165,6 +182,6 @@ describe('backup and restore', () => {
     expect(taken).toMatchObject({ code: 1, output: expect.stringContaining('exists already') })
     expect(lstatSync(file).isSymbolicLink()).toBe(true)
     expect(readlinkSync(file)).toBe(join(svc.dir, 'elsewhere', 'backup.db'))
-    expect(existsSync(`${file}.partial`)).toBe(false)
+    expect(partials(file)).toEqual([])
   })
 })
