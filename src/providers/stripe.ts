@@ -95,7 +95,12 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
       }
       const age = Math.floor(delivery.receivedAt.getTime() / 1000) - timestamp
       if (options.toleranceSeconds > 0 && age > options.toleranceSeconds) {
-        reject('timestamp outside the tolerance zone', 'stale_timestamp')
+        // The age tells a stale replay (one delivery) from this server's clock being ahead (every delivery, all
+        // about the same age): it shows in the answer (in Stripe's delivery log) and the warning line.
+        reject(
+          `timestamp outside the tolerance zone: signed ${age} s before it arrived, more than ${options.toleranceSeconds} s`,
+          'stale_timestamp',
+        )
       }
 
       const event = parseEventJson(body)

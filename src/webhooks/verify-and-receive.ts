@@ -98,7 +98,11 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
     try {
       verified = await provider.verify({ headers: c.req.raw.headers, body, receivedAt })
     } catch (err) {
-      refused(deps, name, receivedAt, isAppError(err) ? err.reason : 'internal', { bytes: body.byteLength })
+      // The message too: written for the caller, it holds no secret, and says what was wrong with this one.
+      refused(deps, name, receivedAt, isAppError(err) ? err.reason : 'internal', {
+        bytes: body.byteLength,
+        ...(isAppError(err) ? { message: err.message } : {}),
+      })
       throw err
     }
 

@@ -143,6 +143,23 @@ describe('a Stripe delivery, signed with the stripe package, over real HTTP', ()
     })
   }
 
+  it('says how old a stale signature was, in the answer and the warning, so a clock ahead shows as such', async () => {
+    const event = stripeEvent()
+    const body = JSON.stringify(event)
+    const res = await postStripe(svc.url, body, {
+      signature: stripeSignature(body, STRIPE_SECRET, Math.floor(Date.now() / 1000) - 1000),
+    })
+    expect(res.status).toBe(400)
+    const message = (res.body as { error: string }).error
+    expect(message).toMatch(
+      /^timestamp outside the tolerance zone: signed 10\d\d s before it arrived, more than 300 s$/,
+    )
+    const warning = svc.logs
+      .map((line) => JSON.parse(line) as { msg?: string; reason?: string; message?: string })
+      .find((line) => line.msg === 'delivery rejected' && line.message === message)
+    expect(warning?.reason).toBe('stale_timestamp')
+  })
+
   it('rejects a validly signed body that is not JSON with 400', async () => {
     const res = await postStripe(svc.url, 'this is not json')
     expect(res.status).toBe(400)
