@@ -124,7 +124,7 @@ const EnvSchema = z.object({
   MAX_PENDING_DELIVERIES: intIn(1, 1_000_000).default(2000),
   MAX_PENDING_BYTES: intIn(1024, 4 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
   HANDLER_TIMEOUT_MS: intIn(1, 600_000).default(10_000),
-  KEEP_ALIVE_TIMEOUT_MS: intIn(1000, 600_000).default(65_000),
+  KEEP_ALIVE_TIMEOUT_MS: intIn(1000, 7_200_000).default(620_000),
   MAX_ATTEMPTS: intIn(1, 1000).default(5),
   RETENTION_DAYS: intIn(1, 36_500).default(45),
   DEDUP_KEEP_DAYS: intIn(1, 36_500).default(400),
@@ -171,9 +171,10 @@ export interface Config {
   handlerTimeoutMs: number
   /**
    * How long an idle keep-alive connection is kept open. Longer than the idle timeout of a load balancer or
-   * proxy in front (60 s on AWS's, nginx's and most others), so that the proxy, never this side, closes an
-   * idle connection: closed here first, a request the proxy sends on it at that moment meets a reset, which
-   * the proxy answers 502.
+   * proxy in front, so that the proxy, never this side, closes an idle connection: closed here first, a
+   * request the proxy sends on it at that moment meets a reset, which the proxy answers 502. The default
+   * (620 s) is above the usual ones: 60 s (AWS's load balancers, nginx), 120 s (Caddy), 600 s (Google
+   * Cloud's load balancers, fixed). Behind a pooling proxy, what it costs is a few idle sockets.
    */
   keepAliveTimeoutMs: number
   maxAttempts: number

@@ -16,7 +16,7 @@ describe('configuration', () => {
       stripe: undefined,
       maxBodyBytes: 1_048_576,
       handlerTimeoutMs: 10_000,
-      keepAliveTimeoutMs: 65_000,
+      keepAliveTimeoutMs: 620_000,
       maxAttempts: 5,
       adminToken: undefined,
       logLevel: 'info',

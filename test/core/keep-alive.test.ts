@@ -1,6 +1,6 @@
 /**
- * Idle keep-alive connections stay open for KEEP_ALIVE_TIMEOUT_MS (65 s by default), not Node's 5 s: a proxy
- * in front keeps its idle connections to hookinbox for up to its own idle timeout (60 s on most), and one
+ * Idle keep-alive connections stay open for KEEP_ALIVE_TIMEOUT_MS (620 s by default), not Node's 5 s: a proxy
+ * in front keeps its idle connections to hookinbox for up to its own idle timeout (60 s to 600 s), and one
  * closed by hookinbox before that makes the proxy's next request on it meet a reset (a 502 to the provider).
  *
  * A raw socket sends two requests on one connection with an idle pause between them, as a proxy reusing its
@@ -66,11 +66,26 @@ describe('idle keep-alive connections', () => {
       await until(() => connection.answers() === 1)
       expect(connection.answers()).toBe(1)
       // Node closes an idle connection about a second after its keepAliveTimeout: 5 s would be gone by now.
-      await sleep(7500)
+      // Past the 10 s headers and request timeouts too, which must not cut an idle connection either.
+      await sleep(11_500)
       expect(connection.closed()).toBe(false)
       connection.write(REQUEST)
       await until(() => connection.answers() === 2)
       expect(connection.answers()).toBe(2)
+    } finally {
+      connection.destroy()
+    }
+  }, 20_000)
+
+  it('do not hold up a stop: the service closes them and stops (it would wait 620 s otherwise)', async () => {
+    const service = await startTestService()
+    const connection = await openConnection(service.url)
+    try {
+      connection.write(REQUEST)
+      await until(() => connection.answers() === 1)
+      await service.dispose()
+      await until(() => connection.closed())
+      expect(connection.closed()).toBe(true)
     } finally {
       connection.destroy()
     }
