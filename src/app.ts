@@ -12,6 +12,7 @@ import type { Inbox } from './inbox/inbox.ts'
 import type { Metrics } from './metrics.ts'
 import type { Provider, ProviderName } from './providers/provider.ts'
 import { type Admission, createAdmission } from './webhooks/admission.ts'
+import { createTrafficAdvice } from './webhooks/traffic-advice.ts'
 import { webhookRoutes } from './webhooks/verify-and-receive.ts'
 
 export interface AppDeps {
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps): Hono {
       onRejected: deps.metrics?.rejected,
       onOutcome: deps.metrics?.outcome,
       onDelivered: deps.metrics?.delivered,
+      advice: createTrafficAdvice(deps.log, deps.now ?? (() => new Date())),
     }),
   )
   app.route(

@@ -169,6 +169,9 @@ export async function startService(config: Config, options: StartOptions = {}): 
         host: config.host,
         ...storage.description,
         providers: Object.keys(providers),
+        // The settings that decide what is taken, shown where an operator looks first.
+        ...(config.stripe ? { stripeTestEvents: config.stripe.testEvents } : {}),
+        ...(config.adyen?.previousBasicAuth ? { adyenPreviousBasicAuth: true } : {}),
         handlers: handlers.map((h) => ({ name: h.name, provider: h.provider, events: h.events })),
       },
       'hookinbox listening',

@@ -44,6 +44,8 @@ export interface VerifiedEvent {
    * log line (an operator finishing a password change sees when they stop coming). Not stored.
    */
   readonly previousBasicAuth?: boolean
+  /** Stripe: the event's `livemode`, when it is a boolean (test mode is `false`). Not stored. */
+  readonly livemode?: boolean
   /**
    * Set when the configuration says not to take such an event (a Stripe test-mode event with
    * STRIPE_TEST_EVENTS=skip): it is answered 200 with status `skipped`, and neither recorded nor run.

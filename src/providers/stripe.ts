@@ -126,6 +126,7 @@ export function createStripeProvider(options: StripeProviderOptions): Provider {
           payload: event,
           payloadJson: body,
           ...(occurredAt ? { occurredAt } : {}),
+          ...(typeof event.livemode === 'boolean' ? { livemode: event.livemode } : {}),
           // Only an explicit false: an event without the field cannot be told apart, so it runs.
           ...(options.testEvents === 'skip' && event.livemode === false
             ? { skip: 'test_mode' as const }

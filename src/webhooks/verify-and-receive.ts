@@ -10,6 +10,7 @@ import { PROVIDER_NAMES, type Provider, type ProviderName } from '../providers/p
 import type { Admission } from './admission.ts'
 import { readBody } from './read-body.ts'
 import { type Answer, respond } from './respond.ts'
+import type { TrafficAdvice } from './traffic-advice.ts'
 
 export interface WebhookRouteDeps {
   providers: Partial<Record<ProviderName, Provider>>
@@ -23,6 +24,8 @@ export interface WebhookRouteDeps {
   onRejected?: (provider: ProviderName, reason: string) => void
   /** Called for every event outcome, skipped ones included (metrics). */
   onOutcome?: (outcome: Answer) => void
+  /** Told of every verified delivery's events, for the warnings only traffic can prompt. */
+  advice?: TrafficAdvice
   /** Called once per delivery whose events all reached an outcome, with its duration (metrics). */
   onDelivered?: (provider: ProviderName, durationMs: number) => void
 }
@@ -105,6 +108,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
       })
       throw err
     }
+    deps.advice?.verified(verified)
 
     // Events the configuration does not take (see VerifiedEvent.skip) never reach the inbox.
     const toReceive = verified.filter((event) => event.skip === undefined)
@@ -134,8 +138,34 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
     let storageFailure: unknown
     // Checked once: the line's fields are not even gathered when info is off (a busy service's usual level).
     const logDeliveries = deps.log.isLevelEnabled('info')
-    for (const [i, result] of results.entries()) {
-      const event = toReceive[i]
+    // In the delivery's order, skipped events among the others.
+    let next = 0
+    for (const event of verified) {
+      if (event.skip !== undefined) {
+        const answer: Answer = {
+          provider: name,
+          eventId: event.id,
+          type: event.type,
+          status: 'skipped',
+          duplicate: false,
+        }
+        outcomes.push(answer)
+        deps.onOutcome?.(answer)
+        if (logDeliveries)
+          deps.log.info(
+            {
+              provider: name,
+              eventId: event.id,
+              type: event.type,
+              outcome: 'skipped',
+              reason: event.skip,
+              durationMs,
+            },
+            'delivery',
+          )
+        continue
+      }
+      const result = results[next++] as PromiseSettledResult<Outcome>
       if (result.status === 'fulfilled') {
         outcomes.push(result.value)
         deps.onOutcome?.(result.value)
@@ -149,9 +179,9 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
               attempts: result.value.attempts,
               durationMs,
               // Which of several configured PayPal webhook ids verified it (see VerifiedEvent).
-              ...(event?.webhookIdIndex !== undefined ? { webhookIdIndex: event.webhookIdIndex } : {}),
+              ...(event.webhookIdIndex !== undefined ? { webhookIdIndex: event.webhookIdIndex } : {}),
               // Adyen sent the credentials of ADYEN_BASIC_AUTH_PREVIOUS (see VerifiedEvent).
-              ...(event?.previousBasicAuth ? { basicAuth: 'previous' } : {}),
+              ...(event.previousBasicAuth ? { basicAuth: 'previous' } : {}),
             },
             'delivery',
           )
@@ -159,15 +189,15 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
       } else if (isAppError(result.reason) && result.reason.status < 500) {
         // Refused by the inbox, not failed in it (a PayPal transmission replayed with another body).
         storageFailure ??= result.reason
-        refused(deps, name, receivedAt, result.reason.reason, { eventId: event?.id })
+        refused(deps, name, receivedAt, result.reason.reason, { eventId: event.id })
       } else {
         // A failure to retry outweighs a refusal: the provider must send the delivery again.
         if (storageFailure === undefined || isAppError(storageFailure)) storageFailure = result.reason
         deps.log.error(
           {
             provider: name,
-            eventId: event?.id,
-            type: event?.type,
+            eventId: event.id,
+            type: event.type,
             outcome: 'error',
             durationMs,
             err: result.reason,
@@ -175,30 +205,6 @@ export function webhookRoutes(deps: WebhookRouteDeps): Hono {
           'delivery not recorded',
         )
       }
-    }
-    for (const event of verified) {
-      if (event.skip === undefined) continue
-      const answer: Answer = {
-        provider: name,
-        eventId: event.id,
-        type: event.type,
-        status: 'skipped',
-        duplicate: false,
-      }
-      outcomes.push(answer)
-      deps.onOutcome?.(answer)
-      if (logDeliveries)
-        deps.log.info(
-          {
-            provider: name,
-            eventId: event.id,
-            type: event.type,
-            outcome: 'skipped',
-            reason: event.skip,
-            durationMs,
-          },
-          'delivery',
-        )
     }
     if (outcomes.length === verified.length) deps.onDelivered?.(name, durationMs)
     if (storageFailure !== undefined) {

@@ -75,13 +75,30 @@ describe('STRIPE_TEST_EVENTS=skip', () => {
     }
   })
 
+  it('runs an event whose livemode is not a boolean (it cannot be told apart)', async () => {
+    for (const livemode of ['false', null, 0]) {
+      const event = stripeEvent({ livemode })
+      const res = await postStripe(svc.url, event)
+      expect(res.body).toEqual({ received: true, duplicate: false, status: 'processed' })
+    }
+  })
+
   it('counts skipped events in the metrics', async () => {
+    const skipped = async () => {
+      const text = await (await fetch(`${svc.url}/metrics`)).text()
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith('hookinbox_events_received_total{provider="stripe",outcome="skipped"}'))
+      return Number(line?.split(' ').at(-1) ?? 0)
+    }
+    const before = await skipped()
     await postStripe(svc.url, stripeEvent({ livemode: false }))
-    const text = await (await fetch(`${svc.url}/metrics`)).text()
-    const line = text
-      .split('\n')
-      .find((l) => l.startsWith('hookinbox_events_received_total{provider="stripe",outcome="skipped"}'))
-    expect(Number(line?.split(' ').at(-1))).toBeGreaterThanOrEqual(4)
+    await postStripe(svc.url, stripeEvent({ livemode: false }))
+    expect((await skipped()) - before).toBe(2)
+  })
+
+  it('says nothing about test-mode events running (they do not)', () => {
+    expect(svc.logs.filter((line) => line.includes('test-mode events run here'))).toEqual([])
   })
 })
 
@@ -98,5 +115,17 @@ describe('by default (STRIPE_TEST_EVENTS=run)', () => {
     expect(res.body).toEqual({ received: true, duplicate: false, status: 'processed' })
     expect(effects(svc, event.id as string)).toBe(1)
     expect(stored(svc, event.id as string)).toEqual([{ status: 'processed' }])
+  })
+
+  it('warns once when test-mode events run beside live ones (a live Connect endpoint receives both)', async () => {
+    const warnings = () =>
+      svc.logs.filter((line) => line.includes('test-mode events run here beside live ones'))
+    expect(warnings()).toHaveLength(0)
+    await postStripe(svc.url, stripeEvent({ livemode: false }))
+    await postStripe(svc.url, stripeEvent({ livemode: true }))
+    expect(warnings()).toHaveLength(1)
+    await postStripe(svc.url, stripeEvent({ livemode: false }))
+    await postStripe(svc.url, stripeEvent({ livemode: true }))
+    expect(warnings()).toHaveLength(1)
   })
 })

@@ -226,6 +226,10 @@ describe('PayPal and Adyen through the full pipeline', () => {
       ['processed', 'previous'],
       ['duplicate', undefined],
     ])
+    const warnings = svc.logs.filter((line) =>
+      line.includes('still sends the credentials of ADYEN_BASIC_AUTH_PREVIOUS'),
+    )
+    expect(warnings).toHaveLength(1)
     expect(svc.logs.join('\n')).not.toContain('old-password-456')
   })
 })
