@@ -151,7 +151,7 @@ export function eventFromFixture(provider: ProviderName, requestedType: string, 
 }
 
 /** An Adyen file may hold a whole notification, one `{NotificationRequestItem: …}` entry, or a bare item. */
-function asAdyenNotification(value: JsonObject, path: string): JsonObject {
+export function asAdyenNotification(value: JsonObject, path: string): JsonObject {
   if (Array.isArray(value.notificationItems)) {
     if (adyenItems(value).length !== value.notificationItems.length || value.notificationItems.length === 0) {
       throw new UsageError(
