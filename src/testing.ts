@@ -10,6 +10,7 @@
  *   harness.query('SELECT * FROM paid_checkouts')
  *   await harness.close()
  */
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -34,7 +35,9 @@ export interface HarnessOptions {
   handlersDir?: string
   /**
    * More settings, as environment variables (`MAX_ATTEMPTS`, `HANDLER_TIMEOUT_MS`, `ADYEN_BASIC_AUTH`, …).
-   * The port, database, provider secrets and admin token are the harness's own.
+   * The harness's own win over them: `PORT`, `HOST`, `DATABASE_URL`, `HANDLERS_DIR`, the provider secrets
+   * (`STRIPE_WEBHOOK_SECRET`, `ADYEN_HMAC_KEY`, `PAYPAL_WEBHOOK_ID`), `PAYPAL_VERIFY` (offline) and
+   * `ADMIN_TOKEN`.
    */
   env?: Record<string, string>
   /** The service's clock, and the signatures' (Stripe refuses a signature older than 5 minutes by it). */
@@ -42,7 +45,10 @@ export interface HarnessOptions {
 }
 
 export interface Delivered {
-  /** The HTTP status the provider would see: 200 means done (processed, ignored, duplicate or parked). */
+  /**
+   * The HTTP status the provider would see: 200 means done (processed, ignored, duplicate or parked; or a
+   * Stripe test-mode event skipped with STRIPE_TEST_EVENTS=skip).
+   */
   status: number
   /** The answer's body: `{received, duplicate, status}` (Stripe, PayPal), `[accepted]` (Adyen), `{error}`. */
   body: unknown
@@ -65,9 +71,9 @@ export interface Harness {
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'hookinbox-harness-'))
   const secrets = createDevSecrets()
-  const adminToken = `harness-${secrets.stripe.webhookSecret.slice(-24)}`
+  const adminToken = `harness-${randomBytes(18).toString('base64url')}`
+  const dir = mkdtempSync(join(tmpdir(), 'hookinbox-harness-'))
   const dbPath = join(dir, 'hookinbox.db')
   const now = options.now ?? (() => new Date())
   const logs: string[] = []

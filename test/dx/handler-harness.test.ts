@@ -1,10 +1,11 @@
 /**
  * src/testing.ts, the harness the README offers for testing your own handlers: every provider's delivery is
  * signed as the provider signs it and runs the handlers once, a failing handler answers 500 and its retry
- * runs again, settings pass through, close() removes the database. The README's example is
+ * runs again, settings pass through while the harness's own secrets stay, close() removes the database, and
+ * a harness that cannot start leaves nothing behind. The README's example is
  * test/handlers/checkout-completed.test.ts, printed there exactly as it is.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Harness, startHarness } from '../../src/testing.ts'
@@ -103,6 +104,76 @@ describe('the handler harness', () => {
     expect(file && existsSync(file.file)).toBe(true)
     await other.close()
     expect(existsSync(dirname(file?.file ?? ''))).toBe(false)
+  })
+})
+
+describe('the harness’s settings', () => {
+  const scratch = tempDir('harness-settings')
+  beforeAll(() => {
+    for (const provider of ['stripe', 'paypal', 'adyen'])
+      writeFileSync(join(scratch.path, `${provider}.ts`), handler(provider))
+  })
+  afterAll(() => scratch.remove())
+
+  it('passes settings through, but keeps its own secrets, so every provider still verifies', async () => {
+    const harness = await startHarness({
+      handlersDir: scratch.path,
+      env: {
+        MAX_ATTEMPTS: '2',
+        ADYEN_BASIC_AUTH: 'adyen:harness-password',
+        STRIPE_WEBHOOK_SECRET: 'whsec_someone_elses',
+        ADYEN_HMAC_KEY: 'AB12',
+        PAYPAL_WEBHOOK_ID: 'OTHERWEBHOOK01',
+        PAYPAL_VERIFY: 'api',
+        PAYPAL_CLIENT_ID: 'client',
+        PAYPAL_CLIENT_SECRET: 'secret',
+      },
+    })
+    try {
+      expect((await harness.deliver('stripe', harness.fixture('stripe', 'charge.succeeded'))).status).toBe(
+        200,
+      )
+      expect(
+        (await harness.deliver('paypal', harness.fixture('paypal', 'PAYMENT.CAPTURE.COMPLETED'))).status,
+      ).toBe(200)
+      // Basic auth is required now (ADYEN_BASIC_AUTH), and the harness sends it.
+      expect(await harness.deliver('adyen', harness.fixture('adyen', 'AUTHORISATION'))).toEqual({
+        status: 200,
+        body: '[accepted]',
+      })
+      // MAX_ATTEMPTS=2: the second failure parks the event.
+      const failing = harness.fixture('stripe', 'payment_intent.succeeded')
+      failing.type = 'charge.failed'
+      ;(globalThis as { harnessLetsItPass?: boolean }).harnessLetsItPass = false
+      expect((await harness.deliver('stripe', failing)).status).toBe(500)
+      expect(await harness.deliver('stripe', failing)).toMatchObject({
+        status: 200,
+        body: { status: 'parked' },
+      })
+    } finally {
+      await harness.close()
+    }
+  })
+
+  it('leaves no folder behind when it cannot start', async () => {
+    // A temporary folder of this test's own: other test files start harnesses at the same time.
+    const ownTmp = tempDir('harness-tmp')
+    const tmp = process.env.TMPDIR
+    process.env.TMPDIR = ownTmp.path
+    try {
+      await expect(
+        startHarness({ handlersDir: scratch.path, env: { MAX_ATTEMPTS: 'many' } }),
+      ).rejects.toThrow(/MAX_ATTEMPTS/)
+      await expect(startHarness({ handlersDir: join(scratch.path, 'missing') })).rejects.toThrow()
+      const started = await startHarness({ handlersDir: scratch.path })
+      expect(readdirSync(ownTmp.path)).toHaveLength(1)
+      await started.close()
+      expect(readdirSync(ownTmp.path)).toEqual([])
+    } finally {
+      if (tmp === undefined) delete process.env.TMPDIR
+      else process.env.TMPDIR = tmp
+      ownTmp.remove()
+    }
   })
 })
 

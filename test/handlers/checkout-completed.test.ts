@@ -6,7 +6,7 @@ let harness: Harness
 beforeAll(async () => {
   harness = await startHarness() // ./handlers, a fresh database, secrets made for this run
 })
-afterAll(() => harness.close())
+afterAll(() => harness?.close())
 
 it('records a paid session once, however often Stripe delivers it', async () => {
   const event = harness.fixture('stripe', 'checkout.session.completed')
