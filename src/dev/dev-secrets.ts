@@ -79,10 +79,9 @@ export function readDevSecrets(path: string, shownPath = path): DevSecrets | und
  */
 export function writeDevSecrets(path: string, secrets: DevSecrets): void {
   mkdirSync(dirname(path), { recursive: true })
-  const temporary = `${path}.${process.pid}.tmp`
-  // A file left by a crash (the pid comes round again, in a container every time) is removed first: `mode`
-  // applies only to a file the write creates, so reusing it would keep its mode.
-  rmSync(temporary, { force: true })
+  // A name of its own ('wx' refuses an existing file, whose mode a reuse would keep): two runs sharing the
+  // data folder (a pid comes round again, in containers every time) never write into one file.
+  const temporary = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`
   try {
     writeFileSync(temporary, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
     // On disk before the rename: otherwise a power cut can leave the renamed file empty, and the events signed
@@ -91,8 +90,10 @@ export function writeDevSecrets(path: string, secrets: DevSecrets): void {
     renameSync(temporary, path)
     try {
       flushToDisk(dirname(path), 'r')
-    } catch {
-      // Some platforms cannot open a folder to flush it (Windows); the file itself is on disk already.
+    } catch (err) {
+      // Some platforms cannot open or flush a folder (Windows); the file itself is on disk already.
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EACCES' && code !== 'EINVAL') throw err
     }
   } catch (err) {
     // What was written of it is part of the secrets: never left behind.

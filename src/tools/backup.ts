@@ -9,8 +9,18 @@
  */
 
 import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, linkSync, lstatSync, openSync, renameSync, rmSync, statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { isPostgresUrl, isUnsupportedDatabaseUrl, loadEnv, sqlitePath } from '../config.ts'
 import { flushToDisk as flush } from '../flush-to-disk.ts'
@@ -46,6 +56,23 @@ function publish(partial: string, target: string, refusal: () => BackupRefused) 
     return
   }
   rmSync(partial, { force: true })
+}
+
+/**
+ * Partial files an interrupted backup to FILE left beside it. Never removed here (one may be another backup's,
+ * being written), only named: each is a copy of the payloads, outside retention.
+ */
+export function leftoverPartials(backupFile: string): string[] {
+  const target = resolve(backupFile)
+  const name = basename(target)
+  const pattern = /^\.\d+-[0-9a-f]{8}\.partial$/
+  try {
+    return readdirSync(dirname(target))
+      .filter((entry) => entry.startsWith(name) && pattern.test(entry.slice(name.length)))
+      .map((entry) => join(dirname(target), entry))
+  } catch {
+    return []
+  }
 }
 
 export function backupSqlite(databaseFile: string, backupFile: string): { bytes: number } {
@@ -95,6 +122,12 @@ function main() {
     process.exit(78)
   }
   const database = sqlitePath(url)
+  const leftovers = leftoverPartials(file)
+  if (leftovers.length > 0) {
+    process.stderr.write(
+      `backup: interrupted backups left ${leftovers.join(', ')}: each is a copy of the events; delete them unless one is still being written\n`,
+    )
+  }
   try {
     const { bytes } = backupSqlite(database, file)
     process.stdout.write(`backed up ${database} to ${file} (${bytes} bytes)\n`)

@@ -174,6 +174,18 @@ describe('backup and restore', () => {
     expect(contents(file).integrity).toBe('ok')
   })
 
+  it('names the partial files an interrupted backup left (copies of the events), and leaves them', async () => {
+    svc = await startTestService()
+    const file = join(svc.dir, 'nightly.db')
+    const leftover = `${file}.4242-0badc0de.partial`
+    writeFileSync(leftover, 'half a copy')
+    const taken = await backup(file, { DATABASE_URL: svc.dbPath }, svc.dir)
+    expect(taken.code).toBe(0)
+    expect(taken.output).toContain(`interrupted backups left ${leftover}`)
+    expect(readFileSync(leftover, 'utf8')).toBe('half a copy')
+    expect(partials(file)).toEqual([basename(leftover)])
+  })
+
   it('never replaces what is at FILE, even a symbolic link to nothing', async () => {
     svc = await startTestService()
     const file = join(svc.dir, 'link.db')

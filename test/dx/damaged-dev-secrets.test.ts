@@ -3,7 +3,7 @@
  * `npm run send` with a message that names the file and the fix, and never shows the file's text: a parse
  * error would quote the part of it around the fault, which is a secret.
  */
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createDevSecrets, readDevSecrets, writeDevSecrets } from '../../src/dev/dev-secrets.ts'
@@ -102,14 +102,19 @@ describe('a damaged dev secrets file', () => {
     expect(readdirSync(data)).toEqual(['dev-secrets.json'])
   })
 
-  it('is readable by its owner only even if a stale temporary file of the same name was readable by others', () => {
+  it('is readable by its owner only, written through a temporary file of its own, never a stale one', () => {
     const dir = scratchCwd()
     cleanups.push(dir.remove)
     const path = join(dir.path, 'data', 'dev-secrets.json')
     mkdirSync(join(dir.path, 'data'))
-    writeFileSync(`${path}.${process.pid}.tmp`, 'left over', { mode: 0o644 })
+    // Left by another run (or named as an earlier version named them): neither reused nor removed.
+    const stale = [`${path}.${process.pid}.tmp`, `${path}.${process.pid}-0badc0de.tmp`]
+    for (const file of stale) writeFileSync(file, 'left over', { mode: 0o644 })
     writeDevSecrets(path, createDevSecrets())
     expect(statSync(path).mode & 0o777).toBe(0o600)
-    expect(readdirSync(join(dir.path, 'data'))).toEqual(['dev-secrets.json'])
+    expect(readdirSync(join(dir.path, 'data')).sort()).toEqual(
+      ['dev-secrets.json', ...stale.map((file) => file.slice(file.lastIndexOf('/') + 1))].sort(),
+    )
+    for (const file of stale) expect(readFileSync(file, 'utf8')).toBe('left over')
   })
 })
