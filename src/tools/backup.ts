@@ -59,16 +59,24 @@ function publish(partial: string, target: string, refusal: () => BackupRefused) 
 }
 
 /**
+ * A backup's own partial file beside FILE: `FILE.<pid>-<8 hex>.partial`. A file at `FILE.partial` may be another
+ * backup's, being written now (two backups to one name at once), or the user's; removing or reusing it would
+ * let the other backup publish a copy half written.
+ */
+const partialPath = (target: string) => `${target}.${process.pid}-${randomBytes(4).toString('hex')}.partial`
+/** What follows FILE in the name of a partial file made by partialPath. */
+const PARTIAL_SUFFIX = /^\.\d+-[0-9a-f]{8}\.partial$/
+
+/**
  * Partial files an interrupted backup to FILE left beside it. Never removed here (one may be another backup's,
  * being written), only named: each is a copy of the payloads, outside retention.
  */
 export function leftoverPartials(backupFile: string): string[] {
   const target = resolve(backupFile)
   const name = basename(target)
-  const pattern = /^\.\d+-[0-9a-f]{8}\.partial$/
   try {
     return readdirSync(dirname(target))
-      .filter((entry) => entry.startsWith(name) && pattern.test(entry.slice(name.length)))
+      .filter((entry) => entry.startsWith(name) && PARTIAL_SUFFIX.test(entry.slice(name.length)))
       .map((entry) => join(dirname(target), entry))
   } catch {
     return []
@@ -81,9 +89,7 @@ export function backupSqlite(databaseFile: string, backupFile: string): { bytes:
   if (taken(target)) throw exists()
   if (!existsSync(databaseFile)) throw new BackupRefused(`there is no database at ${databaseFile}`)
   if (!existsSync(dirname(target))) throw new BackupRefused(`the folder of ${backupFile} does not exist`)
-  // A name of its own: a file at `FILE.partial` may be another backup's, being written now (two backups to one
-  // name at once), or the user's; removing it would let the other backup publish a copy half written.
-  const partial = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.partial`
+  const partial = partialPath(target)
   // Created empty first, for its owner alone (it holds the payloads): VACUUM INTO fills an empty file as it is.
   closeSync(openSync(partial, 'wx', 0o600))
   let source: Database.Database | undefined
