@@ -39,6 +39,8 @@ export interface StartOptions {
   onFatal?: (err: unknown) => void
   /** Tests: replaces the fsync of SQLite's WAL (see db/wal-sync.ts), as the clock is replaced. */
   walFsync?: FsyncFn
+  /** Tests: holds every admin read on SQLite until released (see db/read-thread.ts). */
+  adminReadHold?: SharedArrayBuffer
 }
 
 export interface RunningService {
@@ -104,13 +106,16 @@ export async function startService(config: Config, options: StartOptions = {}): 
     onBatch: (size) => metrics?.batch(size),
     ...(options.onFatal ? { onFatal: options.onFatal } : {}),
     ...(options.walFsync ? { walFsync: options.walFsync } : {}),
+    ...(options.adminReadHold ? { readThreadHold: options.adminReadHold } : {}),
   })
   try {
     const { inbox } = storage
-    const history = createEventHistory(storage.reader, storage.tables)
+    const history = createEventHistory(storage.adminReader, storage.tables)
+    // The metrics read the kept counts, a few rows: on the event loop, so a scrape starts no thread.
+    const counts = createEventHistory(storage.reader, storage.tables)
     const admission = createAdmission(config.pending)
     metrics = createMetrics({
-      eventCounts: async () => (await history.stats(now())).events,
+      eventCounts: async () => (await counts.stats(now())).events,
       pendingDeliveries: () => admission.pending,
     })
     const providers = buildProviders(config, {

@@ -20,6 +20,8 @@ export interface Storage {
   inbox: StorageInbox
   /** The read side: SQLite's read-only connection, or the PostgreSQL pool. Queries are only awaited. */
   reader: QueryDb
+  /** The admin's reads, which may be long: on SQLite a connection on its own thread; on PostgreSQL the pool. */
+  adminReader: QueryDb
   tables: Tables
   /** Whether the database answers and the migrations are applied. */
   ready(): Promise<boolean>
@@ -39,6 +41,8 @@ export interface OpenStorageOptions {
   onFatal?: (err: unknown) => void
   /** Tests: replaces the WAL fsync. */
   walFsync?: FsyncFn
+  /** Tests: holds the admin's read thread (see db/read-thread.ts). */
+  readThreadHold?: SharedArrayBuffer
 }
 
 /**
@@ -81,6 +85,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
       dialect: 'postgres',
       inbox,
       reader: database.db as unknown as QueryDb,
+      adminReader: database.db as unknown as QueryDb,
       tables: pgTables,
       async ready() {
         const check = database.pool
@@ -107,6 +112,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     synchronous: config.database.synchronous,
     log: options.log,
     ...(options.walFsync ? { fsync: options.walFsync } : {}),
+    ...(options.readThreadHold ? { readThreadHold: options.readThreadHold } : {}),
     onSyncFailure(err) {
       options.log.fatal(
         { err },
@@ -146,6 +152,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     dialect: 'sqlite',
     inbox,
     reader: db.readerDb,
+    adminReader: db.adminReader,
     tables: sqliteTables,
     async ready() {
       if (db.walSync.failure !== undefined) return false

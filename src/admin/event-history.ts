@@ -125,8 +125,7 @@ export const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
 export type Walk = 'status' | 'provider'
 
 /**
- * Which index a query must use on SQLite, where the planner's own choice can hold the event loop for seconds
- * (see sqlite-list.ts): `q` or `time` use only that filter's index, every other filter is checked row by row,
+ * Which index a query must use on SQLite, where the planner's own choice can take seconds (see sqlite-list.ts): `q` or `time` use only that filter's index, every other filter is checked row by row,
  * and the matches are sorted (there are few); `seq` walks the arrival order (within a window of it), checking
  * `q` and the time row by row; `status` walks the status index (the bulk replay's failed and parked).
  */
@@ -252,8 +251,8 @@ export function listQuery(
 /**
  * Events of the bulk replay, oldest first after `afterSeq`: the filter's status, else failed or parked. On
  * SQLite it is asked once per status and walks that status's index, every other filter checked row by row:
- * left to choose, SQLite walked a provider's or a type's events instead (about 1 s on 3 million events, on
- * the event loop), where the failed and parked are few. PostgreSQL plans from its statistics.
+ * left to choose, SQLite walked a provider's or a type's events instead (about 1 s on 3 million events),
+ * where the failed and parked are few. PostgreSQL plans from its statistics.
  */
 export function replayableQuery(
   db: QueryDb,

@@ -1,16 +1,19 @@
 /**
- * The history list on SQLite, whose queries run on the event loop: every delivery waits while one runs. The
- * `q` and time filters have indexes, but those yield matches in their own order, so SQLite sorted every
- * match to find the newest: a search for `evt_` held the loop for 2 s on 10 million events. Walking the
- * arrival order instead stops after one page, but for a rare match it reads the whole table.
+ * The history list on SQLite. Its queries run on the admin's read thread (db/read-thread.ts), so deliveries
+ * never wait for them, but one query still runs to its end before the thread takes the next, an operator's
+ * click included. The `q` and time filters have indexes, but those yield matches in their own order, so
+ * SQLite sorted every match to find the newest: a search for `evt_` took 2 s on 10 million events (on the
+ * event loop then, holding every delivery). Walking the arrival order instead stops after one page, but for a
+ * rare match it reads the whole table.
  *
  * A type with a provider or a status is walked the same way: their indexes yield the newest first, but the
  * one walked may hold many events that the other filter drops.
  *
  * So the matches of the filter's index are counted first, up to FEW: if there are at most that many, that
  * index is used and its matches sorted (a bounded cost); if more, the arrival order is walked, in windows of
- * CHUNK sequence numbers, the event loop turning between them, until the page is full. A window costs a few
- * milliseconds whatever the filter, so however long a list of rare old matches takes, deliveries go on.
+ * CHUNK sequence numbers, other reads (and, on an in-memory database, deliveries) going between them, until
+ * the page is full. A window costs a few milliseconds whatever the filter, so however long a list of rare old
+ * matches takes, the admin's other requests go on.
  */
 import { and, count, gte, lt, max, min, sql } from 'drizzle-orm'
 import type { Tables } from '../db/tables.ts'

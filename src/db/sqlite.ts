@@ -4,7 +4,8 @@
  * write transaction is open (WAL). Migrations from `drizzle/sqlite/` are applied before anything else.
  *
  * The disk work of durability stays off the event loop: FULL's per-commit fsync of the WAL is done on the
- * thread pool (wal-sync.ts) and checkpoints on a worker thread (checkpointer.ts).
+ * thread pool (wal-sync.ts) and checkpoints on a worker thread (checkpointer.ts). The admin's reads, which may
+ * be long, go to a read-only connection on a thread of their own (read-thread.ts).
  */
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -14,6 +15,7 @@ import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import type { Logger } from 'pino'
 import { type Checkpointer, startCheckpointer } from './checkpointer.ts'
+import { type ReadThread, startReadThread } from './read-thread.ts'
 import { createWalSync, type FsyncFn, NO_WAL_SYNC, type WalSync } from './wal-sync.ts'
 
 export const SQLITE_MIGRATIONS = fileURLToPath(new URL('../../drizzle/sqlite', import.meta.url))
@@ -21,9 +23,16 @@ export const SQLITE_MIGRATIONS = fileURLToPath(new URL('../../drizzle/sqlite', i
 export interface SqliteDatabase {
   /** The only connection that writes. */
   writer: Database.Database
-  /** A read-only connection for the duplicate fast path, the admin API and health checks. */
+  /** A read-only connection for the duplicate fast path, health checks and other short reads. */
   reader: Database.Database
   readerDb: BetterSQLite3Database
+  /**
+   * For the admin's reads: a read-only connection on its own thread, so that no search holds the deliveries.
+   * An in-memory database has no other thread's connection: there, the reader above.
+   */
+  adminReader: BetterSQLite3Database
+  /** The admin's read thread; absent for an in-memory database. */
+  readThread: ReadThread | undefined
   path: string
   /** Makes commits durable (FULL) before anything is acknowledged; a no-op for NORMAL. */
   walSync: WalSync
@@ -43,6 +52,8 @@ export interface OpenSqliteOptions {
   onSyncFailure?: (err: unknown) => void
   /** Checkpoint thread settings; the defaults suit the service. */
   checkpoint?: { intervalMs?: number; restartBytes?: number }
+  /** Tests: holds the admin's read thread (see read-thread.ts). */
+  readThreadHold?: SharedArrayBuffer
   log?: Logger
 }
 
@@ -105,17 +116,28 @@ export function openSqlite(options: OpenSqliteOptions): SqliteDatabase {
     writer.close()
     throw err
   }
+  const readerDb = drizzle(reader)
+  const readThread = inMemory
+    ? undefined
+    : startReadThread({
+        path: options.path,
+        ...(options.log ? { log: options.log } : {}),
+        ...(options.readThreadHold ? { hold: options.readThreadHold } : {}),
+      })
   let closed = false
   return {
     writer,
     reader,
-    readerDb: drizzle(reader),
+    readerDb,
+    adminReader: readThread?.db ?? readerDb,
+    readThread,
     path: options.path,
     walSync,
     checkpointer,
     async close() {
       if (closed) return
       closed = true
+      await readThread?.close()
       await checkpointer?.close()
       walSync.close()
       reader.close()

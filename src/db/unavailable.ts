@@ -24,6 +24,9 @@ const CONNECTION_CODES = new Set([
  */
 const PG_UNAVAILABLE = /^(?:(?:08|53|58)[0-9A-Z]{3}|57P0[1-5])$/
 
+/** The code of the error a query gets when the admin's read thread stopped under it (see read-thread.ts). */
+export const READ_THREAD_STOPPED = 'HOOKINBOX_READ_THREAD_STOPPED'
+
 /** SQLite's: the file is locked, unreadable, full, cannot be opened, or memory ran out. */
 const SQLITE_UNAVAILABLE = /^SQLITE_(?:BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM)/
 
@@ -36,6 +39,9 @@ export const isDatabaseUnavailable = (err: unknown): boolean =>
     err,
     ({ code, message }) =>
       (typeof code === 'string' &&
-        (CONNECTION_CODES.has(code) || PG_UNAVAILABLE.test(code) || SQLITE_UNAVAILABLE.test(code))) ||
+        (CONNECTION_CODES.has(code) ||
+          PG_UNAVAILABLE.test(code) ||
+          SQLITE_UNAVAILABLE.test(code) ||
+          code === READ_THREAD_STOPPED)) ||
       (typeof message === 'string' && PG_CLIENT_MESSAGES.test(message)),
   )

@@ -1,9 +1,10 @@
 /**
- * On SQLite an admin query runs on the event loop, so every delivery waits for it. A broad search (`q=evt_`)
- * or a wide time window made SQLite sort every match: 2 s on 10 million events, with deliveries held all
- * that time. Now the list counts the matches of the filter's index first (up to `few`), sorts them only when
- * they are few, and otherwise walks the arrival order in windows of `chunk` sequence numbers, letting the
- * event loop turn between windows. The limits are made small here so that 3,000 events show every plan;
+ * A broad search (`q=evt_`) or a wide time window made SQLite sort every match: 2 s on 10 million events,
+ * with deliveries held all that time while the admin's queries ran on the event loop. They run on a thread
+ * of their own now (admin-reads-on-their-own-thread.test.ts), where one long query still holds the admin's
+ * other requests. So the list counts the matches of the filter's index first (up to `few`), sorts them only
+ * when they are few, and otherwise walks the arrival order in windows of `chunk` sequence numbers, letting
+ * other work go between windows. The limits are made small here so that 3,000 events show every plan;
  * each plan must list exactly what a plain filter of all events lists, page after page.
  */
 import { join } from 'node:path'

@@ -54,6 +54,7 @@ export interface TestServiceOptions {
   /** Development mode's extras (the local PayPal key trusted for its reserved certificate URL). */
   dev?: StartOptions['dev']
   walFsync?: StartOptions['walFsync']
+  adminReadHold?: StartOptions['adminReadHold']
   onFatal?: StartOptions['onFatal']
   /** With `dir`: whether dispose() deletes it (a restarted service inherits its folder). */
   ownDir?: boolean
@@ -105,6 +106,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     ...(options.paypal ? { paypal: options.paypal } : {}),
     ...(options.dev ? { dev: options.dev } : {}),
     ...(options.walFsync ? { walFsync: options.walFsync } : {}),
+    ...(options.adminReadHold ? { adminReadHold: options.adminReadHold } : {}),
     ...(options.onFatal ? { onFatal: options.onFatal } : {}),
   })
   let stopped = false

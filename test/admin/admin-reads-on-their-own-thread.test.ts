@@ -1,0 +1,148 @@
+/**
+ * On SQLite the admin's reads run on a thread of their own, on a read-only connection: however long one
+ * takes (a search through millions of events, a step that must come from a cold disk), deliveries are
+ * answered meanwhile. The tests hold the thread's queries for as long as they want (a SharedArrayBuffer the
+ * thread waits on), which on the event loop would hold every delivery too.
+ */
+import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { EventPage } from '../../src/admin/event-history.ts'
+import { inErrorChain } from '../../src/db/error-chain.ts'
+import { openSqlite } from '../../src/db/sqlite.ts'
+import { sqliteTables } from '../../src/db/tables.ts'
+import { adminGet } from '../support/admin-client.ts'
+import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
+import { tempDir } from '../support/temp-dir.ts'
+import { startTestService, type TestService } from '../support/test-service.ts'
+
+/** Slot 0: queries wait while it is 0. Slot 1: how many queries have reached the thread. */
+function hold() {
+  const buffer = new SharedArrayBuffer(8)
+  const slots = new Int32Array(buffer)
+  return {
+    buffer,
+    reached: () => Atomics.load(slots, 1),
+    release() {
+      Atomics.store(slots, 0, 1)
+      Atomics.notify(slots, 0)
+    },
+  }
+}
+
+async function until(condition: () => boolean) {
+  while (!condition()) await new Promise((r) => setTimeout(r, 10))
+}
+
+/** A promise's state, read without waiting for it. */
+function track<T>(promise: Promise<T>) {
+  const state = { settled: false, promise }
+  promise.then(
+    () => {
+      state.settled = true
+    },
+    () => {
+      state.settled = true
+    },
+  )
+  return state
+}
+
+describe("the admin's reads run on their own thread", () => {
+  let svc: TestService | undefined
+  let held: ReturnType<typeof hold> | undefined
+  afterEach(async () => {
+    held?.release()
+    await svc?.dispose()
+    svc = undefined
+  })
+
+  it('answers deliveries while an admin read is held, and the read then sees them', async () => {
+    held = hold()
+    svc = await startTestService({ adminReadHold: held.buffer })
+    const list = track(adminGet<EventPage>(svc.url, '/admin/api/events?limit=100'))
+    await until(() => (held?.reached() ?? 0) >= 1)
+
+    const events = Array.from({ length: 20 }, () => stripeEvent({ type: 'invoice.paid' }))
+    const answers = await Promise.all(events.map((e) => postStripe(svc?.url ?? '', e)))
+    expect(answers.map((a) => a.status)).toEqual(events.map(() => 200))
+    expect(list.settled).toBe(false)
+
+    held.release()
+    const { status, body } = await list.promise
+    expect(status).toBe(200)
+    expect(body.events.map((e) => e.eventId).sort()).toEqual(events.map((e) => e.id).sort())
+  })
+
+  it('answers 503 when the thread dies under a read, and the next read starts a new thread', async () => {
+    held = hold()
+    svc = await startTestService({ adminReadHold: held.buffer })
+    const list = track(adminGet(svc.url, '/admin/api/events'))
+    await until(() => (held?.reached() ?? 0) >= 1)
+    const thread = svc.storage.sqlite?.readThread?.worker()
+    expect(thread).toBeDefined()
+    await thread?.terminate()
+
+    expect(await list.promise).toEqual({
+      status: 503,
+      body: { error: 'the event store is unavailable; retry later' },
+    })
+    expect(svc.logs.join('')).toContain("the admin's read thread stopped")
+    expect((await postStripe(svc.url, stripeEvent())).status).toBe(200)
+
+    held.release()
+    const again = await adminGet<EventPage>(svc.url, '/admin/api/events')
+    expect(again.status).toBe(200)
+    expect(again.body.events).toHaveLength(1)
+    expect(svc.storage.sqlite?.readThread?.worker()).not.toBe(thread)
+  })
+
+  it('starts no thread until the admin reads, and none for a /metrics scrape', async () => {
+    svc = await startTestService()
+    expect((await postStripe(svc.url, stripeEvent())).status).toBe(200)
+    expect((await fetch(`${svc.url}/metrics`)).status).toBe(200)
+    expect(svc.storage.sqlite?.readThread?.worker()).toBeUndefined()
+    expect((await adminGet(svc.url, '/admin/api/stats')).status).toBe(200)
+    expect(svc.storage.sqlite?.readThread?.worker()).toBeDefined()
+  })
+})
+
+describe("the admin's read connection", () => {
+  const dir = tempDir('read-thread')
+  afterEach(() => dir.remove())
+
+  it('reads what the writer committed, refuses to write, and passes on SQLite error codes', async () => {
+    const db = openSqlite({ path: join(dir.path, 'r.db'), synchronous: 'NORMAL' })
+    try {
+      const { events } = sqliteTables
+      db.writer
+        .prepare(
+          `INSERT INTO hookinbox_events (provider, event_id, type, status, attempts, payload, received_at)
+           VALUES ('stripe', 'evt_1', 'invoice.paid', 'processed', 1, '{"a":1}', 1700000000000)`,
+        )
+        .run()
+      const [row] = await db.adminReader
+        .select({ eventId: events.eventId, receivedAt: events.receivedAt, payload: events.payload })
+        .from(events)
+        .where(eq(events.eventId, 'evt_1'))
+      expect(row).toEqual({ eventId: 'evt_1', receivedAt: new Date(1700000000000), payload: '{"a":1}' })
+
+      const write = db.adminReader.update(events).set({ attempts: 9 }).where(eq(events.eventId, 'evt_1'))
+      const err = await Promise.resolve(write).catch((e: unknown) => e)
+      expect(inErrorChain(err, (e) => e.code === 'SQLITE_READONLY')).toBe(true)
+      expect(db.reader.prepare('SELECT attempts FROM hookinbox_events').get()).toEqual({ attempts: 1 })
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('fails queries made after it closed, as the database being unavailable', async () => {
+    const db = openSqlite({ path: join(dir.path, 'c.db'), synchronous: 'NORMAL' })
+    await db.adminReader.select().from(sqliteTables.events)
+    await db.close()
+    const err = await Promise.resolve(db.adminReader.select().from(sqliteTables.events)).catch(
+      (e: unknown) => e,
+    )
+    expect(inErrorChain(err, (e) => e.code === 'HOOKINBOX_READ_THREAD_STOPPED')).toBe(true)
+  })
+})
