@@ -5,6 +5,7 @@
  */
 import type { ProviderName } from '../providers/provider.ts'
 import type { Delivery } from './deliver.ts'
+import type { Summary } from './report.ts'
 import type { SecretOrigin } from './secrets.ts'
 
 export interface AdviceContext {
@@ -152,4 +153,14 @@ export function adviceFor(d: Delivery, ctx: AdviceContext): string | undefined {
   }
   if (code === 'TIMEOUT') return `no answer from ${ctx.endpoint} in time: is the service stuck? see its log`
   return `could not reach ${ctx.endpoint} (${code}): check --url and that the service is running`
+}
+
+/** Skipped events are answered 2xx, so nothing failed; but the handler the user wanted to watch did not run. */
+export function skippedAdvice(summary: Summary): string[] {
+  const skipped = summary.recorded.skipped ?? 0
+  if (skipped === 0) return []
+  return [
+    `the service skipped ${skipped === 1 ? 'the test-mode event' : `${skipped} test-mode events`} without ` +
+      'running a handler (its STRIPE_TEST_EVENTS is skip): send with --live for a live-mode event',
+  ]
 }

@@ -16,6 +16,8 @@ Options:
   --file <path>        send your own payload instead of a built-in one (Stripe/PayPal: the event JSON;
                        Adyen: a NotificationRequestItem or a whole notification); its id is kept
   --fresh-id           with --file: give the payload a new id (and timestamp) first
+  --live               Stripe: a live-mode event (livemode: true); built-in events are test-mode, which a
+                       service with STRIPE_TEST_EVENTS=skip answers "skipped" without running a handler
   --repeat <n>         deliver the same event n times, each copy freshly signed (default 1)
   --concurrency <c>    how many deliveries are in flight at once (default 1)
   --list               list the built-in event types
@@ -39,6 +41,7 @@ export interface SendArgs {
   url: string | undefined
   file: string | undefined
   freshId: boolean
+  live: boolean
   repeat: number
   concurrency: number
   list: boolean
@@ -97,6 +100,7 @@ export function parseSendArgs(argv: readonly string[]): SendArgs {
     url: values.url === undefined ? undefined : parseBaseUrl(values.url),
     file: values.file,
     freshId: values['fresh-id'] === true,
+    live: values.live === true,
     repeat: wholeNumber('repeat', values.repeat, 1, MAX_REPEAT),
     concurrency: wholeNumber('concurrency', values.concurrency, 1, MAX_CONCURRENCY),
     list,
@@ -123,6 +127,14 @@ export function parseSendArgs(argv: readonly string[]): SendArgs {
   if (result.freshId && result.file === undefined) {
     throw new UsageError('--fresh-id only applies to --file (built-in events always get a fresh id)')
   }
+  if (result.live && result.provider !== 'stripe') {
+    throw new UsageError(
+      '--live is for Stripe events (PayPal sandbox and Adyen test deliveries go to webhooks of their own)',
+    )
+  }
+  if (result.live && result.file !== undefined) {
+    throw new UsageError('--live only applies to built-in events (a --file says its own livemode)')
+  }
   result.type = type
   return result
 }
@@ -136,6 +148,7 @@ function parse(argv: readonly string[]) {
       url: { type: 'string' },
       file: { type: 'string' },
       'fresh-id': { type: 'boolean' },
+      live: { type: 'boolean' },
       repeat: { type: 'string' },
       concurrency: { type: 'string' },
       list: { type: 'boolean' },

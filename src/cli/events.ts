@@ -144,9 +144,23 @@ function renew(provider: ProviderName, payload: JsonObject, now: Date, wholeFixt
   return renewAdyen(payload, now, wholeFixture)
 }
 
-export function eventFromFixture(provider: ProviderName, requestedType: string, now: Date): PreparedEvent {
+/** A Stripe event and its object as live mode sends them (the fixtures are test-mode, as Stripe's own). */
+function liveStripe(event: JsonObject): JsonObject {
+  const data = event.data
+  if (!isObject(data) || !isObject(data.object) || !('livemode' in data.object))
+    return { ...event, livemode: true }
+  return { ...event, livemode: true, data: { ...data, object: { ...data.object, livemode: true } } }
+}
+
+export function eventFromFixture(
+  provider: ProviderName,
+  requestedType: string,
+  now: Date,
+  options: { live?: boolean } = {},
+): PreparedEvent {
   const type = resolveFixtureType(provider, requestedType)
-  const payload = renew(provider, readFixture(provider, type), now, true)
+  const renewed = renew(provider, readFixture(provider, type), now, true)
+  const payload = options.live && provider === 'stripe' ? liveStripe(renewed) : renewed
   return { provider, type, id: describe(provider, payload).id, payload }
 }
 

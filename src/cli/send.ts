@@ -5,7 +5,7 @@
  */
 import { PROVIDER_NAMES, type ProviderName } from '../providers/provider.ts'
 import { runDirectly } from '../tools/run-directly.ts'
-import { type AdviceContext, adviceFor } from './advice.ts'
+import { type AdviceContext, adviceFor, skippedAdvice } from './advice.ts'
 import { parseSendArgs, type SendArgs, USAGE, UsageError } from './args.ts'
 import { type Delivery, deliverAll } from './deliver.ts'
 import { eventFromFile, eventFromFixture, type PreparedEvent } from './events.ts'
@@ -177,7 +177,7 @@ export async function main(argv: readonly string[], io: SendIO = {}): Promise<nu
   try {
     event = args.file
       ? eventFromFile(provider, args.file, args.freshId, now())
-      : eventFromFixture(provider, args.type as string, now())
+      : eventFromFixture(provider, args.type as string, now(), { live: args.live })
     resolution = await prepareSigner(event, settings)
   } catch (err) {
     if (err instanceof UsageError) return fail(EXIT_USAGE, 'usage', err.message)
@@ -212,7 +212,10 @@ export async function main(argv: readonly string[], io: SendIO = {}): Promise<nu
     devPath: settings.devPath,
     basicAuthSent,
   }
-  const advice = [...new Set(deliveries.map((d) => adviceFor(d, context)).filter((a) => a !== undefined))]
+  const advice = [
+    ...new Set(deliveries.map((d) => adviceFor(d, context)).filter((a) => a !== undefined)),
+    ...skippedAdvice(summary),
+  ]
 
   if (args.json) {
     printJson({

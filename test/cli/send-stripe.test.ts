@@ -300,4 +300,43 @@ describe('hookinbox send stripe, against the real service over HTTP', () => {
       await failing.dispose()
     }
   })
+
+  it('--live sends a live-mode event, which a service skipping test-mode events runs', async () => {
+    const live = await startTestService({
+      env: { STRIPE_TEST_EVENTS: 'skip' },
+      handlers: { 'effect.ts': effectHandler({ provider: 'stripe', events: "['invoice.paid']" }) },
+    })
+    try {
+      const test = await run(['stripe', 'invoice.paid', '--url', live.url], { env, cwd: cwd.path })
+      expect(test.code).toBe(0)
+      expect(test.stdout).toContain('1 delivery: 1 × 200 · 1 skipped')
+      expect(test.stderr).toContain(
+        'hint: the service skipped the test-mode event without running a handler (its STRIPE_TEST_EVENTS is ' +
+          'skip): send with --live for a live-mode event',
+      )
+
+      const result = await run(['stripe', 'invoice.paid', '--url', live.url, '--live', '--json'], {
+        env,
+        cwd: cwd.path,
+      })
+      expect(result.code).toBe(0)
+      const report = result.json<JsonReport>()
+      expect(report).toMatchObject({ summary: { recorded: { processed: 1 } }, advice: [] })
+      const [row] = live.query<{ payload: string }>(
+        'SELECT payload FROM hookinbox_events WHERE event_id = ?',
+        report.eventId,
+      )
+      const payload = JSON.parse(row?.payload ?? '{}')
+      expect(payload.livemode).toBe(true)
+      expect(payload.data.object.livemode).toBe(true)
+      expect(
+        live.query<{ n: number }>(
+          'SELECT count(*) AS n FROM test_effects WHERE event_id = ?',
+          report.eventId,
+        ),
+      ).toEqual([{ n: 1 }])
+    } finally {
+      await live.dispose()
+    }
+  })
 })

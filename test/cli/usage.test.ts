@@ -61,6 +61,8 @@ describe('hookinbox send: usage, --list and exit codes', () => {
     [['stripe', 'charge.succeeded', '--bogus'], "Unknown option '--bogus'"],
     [['stripe', 'charge.succeeded', '--file', 'x.json'], 'give either an event type or --file, not both'],
     [['stripe', 'charge.succeeded', '--fresh-id'], '--fresh-id only applies to --file'],
+    [['adyen', 'AUTHORISATION', '--live'], '--live is for Stripe events'],
+    [['stripe', '--file', 'x.json', '--live'], '--live only applies to built-in events'],
     [['stripe', '--file', 'missing.json'], 'missing.json: no such file'],
   ])('%j is a usage error (exit 2): %s', async (args, message) => {
     const result = await send(...args)
