@@ -111,6 +111,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
   try {
     const { inbox } = storage
     const history = createEventHistory(storage.adminReader, storage.tables)
+    if (config.adminToken) storage.prepareAdminReads()
     // The metrics read the kept counts, a few rows: on the event loop, so a scrape starts no thread.
     const counts = createEventHistory(storage.reader, storage.tables)
     const admission = createAdmission(config.pending)

@@ -22,6 +22,8 @@ export interface Storage {
   reader: QueryDb
   /** The admin's reads, which may be long: on SQLite a connection on its own thread; on PostgreSQL the pool. */
   adminReader: QueryDb
+  /** Opens what the admin reads through now, so that its first request does not wait for it. */
+  prepareAdminReads(): void
   tables: Tables
   /** Whether the database answers and the migrations are applied. */
   ready(): Promise<boolean>
@@ -86,6 +88,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
       inbox,
       reader: database.db as unknown as QueryDb,
       adminReader: database.db as unknown as QueryDb,
+      prepareAdminReads() {},
       tables: pgTables,
       async ready() {
         const check = database.pool
@@ -153,6 +156,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     inbox,
     reader: db.readerDb,
     adminReader: db.adminReader,
+    prepareAdminReads: () => db.readThread?.start(),
     tables: sqliteTables,
     async ready() {
       if (db.walSync.failure !== undefined) return false

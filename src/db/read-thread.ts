@@ -6,18 +6,22 @@
  * (drizzle-orm/sqlite-proxy), the SQL and its values go to the thread, and the rows come back, so the
  * deliveries go on whatever the admin reads.
  *
- * The thread starts at the first query (a service nobody administers pays nothing for it). If it dies, the
- * queries it held fail as "database unavailable" (503) and the next query starts a new one.
+ * The thread starts with the service when the admin is enabled, else at the first query (a service nobody
+ * administers pays nothing for it). If it dies, the queries it held fail as "database unavailable" (503) and
+ * the next query starts a new one.
  */
 import { Worker } from 'node:worker_threads'
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { drizzle } from 'drizzle-orm/sqlite-proxy'
 import type { Logger } from 'pino'
+import { waitAtMost } from '../wait-at-most.ts'
 import { READ_THREAD_STOPPED } from './unavailable.ts'
 
 export interface ReadThread {
   /** Drizzle over the thread's connection; like every reader here, its queries are only awaited. */
   db: BetterSQLite3Database
+  /** Starts the thread now rather than at the first query (a first admin request would wait ~40 ms). */
+  start(): void
   /** The thread while one runs (tests stop it to prove what a crash does). */
   worker(): Worker | undefined
   close(): Promise<void>
@@ -46,6 +50,9 @@ const stopped = (why: string) => ({ message: `the admin's read thread ${why}`, c
 const toError = ({ message, code }: { message: string; code?: string }) =>
   Object.assign(new Error(message), code ? { code } : {})
 
+/** How long a stop waits for the thread to finish the statement it is in. */
+const CLOSE_WAIT_MS = 5_000
+
 export function startReadThread(options: ReadThreadOptions): ReadThread {
   let current: { worker: Worker; pending: Map<number, (answer: Answer) => void> } | undefined
   let nextId = 0
@@ -57,8 +64,6 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
       // Not the parent's flags (a loader, --cpu-prof): the thread is plain JavaScript.
       execArgv: [],
     })
-    // Pending queries belong to requests, which keep the process alive themselves.
-    worker.unref()
     const pending = new Map<number, (answer: Answer) => void>()
     const thread = { worker, pending }
     const fail = (why: string) => {
@@ -69,6 +74,8 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
     worker.on('message', (answer: Answer) => {
       const settle = pending.get(answer.id)
       pending.delete(answer.id)
+      // An idle thread does not keep the process alive; one with a query to answer does (see query below).
+      if (pending.size === 0) worker.unref()
       settle?.(answer)
     })
     worker.on('error', (err) => {
@@ -83,6 +90,8 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
         )
       fail(closed ? 'was closed' : 'stopped')
     })
+    // After the listeners: adding a 'message' listener refs the thread again.
+    worker.unref()
     return thread
   }
 
@@ -94,6 +103,7 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
       }
       current ??= spawn()
       const id = ++nextId
+      if (current.pending.size === 0) current.worker.ref()
       current.pending.set(id, (answer) => {
         if ('result' in answer) resolve(answer.result)
         else reject(toError(answer.error))
@@ -105,6 +115,9 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
   return {
     // The same query builder as the other readers; only awaited, so sync and async Drizzle read alike.
     db: db as unknown as BetterSQLite3Database,
+    start() {
+      if (!closed) current ??= spawn()
+    },
     worker: () => current?.worker,
     async close() {
       if (closed) return
@@ -112,10 +125,16 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
       const thread = current
       current = undefined
       if (!thread) return
-      const exited = new Promise((resolve) => thread.worker.once('exit', resolve))
-      // Queries it still holds cannot finish now: the database closes after this.
-      await thread.worker.terminate()
-      await exited
+      // Queries it still holds cannot finish now: the database closes after this. A statement already running
+      // in SQLite ends before the thread can; the stop does not wait long for a slow one (the connection
+      // only reads, and ends with the thread or the process).
+      const exited = new Promise<boolean>((resolve) => thread.worker.once('exit', () => resolve(true)))
+      void thread.worker.terminate()
+      if (!(await waitAtMost(exited, CLOSE_WAIT_MS, false)))
+        options.log?.warn(
+          { waitedMs: CLOSE_WAIT_MS },
+          "the admin's read thread is still in a query; stopping without waiting for it",
+        )
     },
   }
 }

@@ -4,7 +4,10 @@
  * answered meanwhile. The tests hold the thread's queries for as long as they want (a SharedArrayBuffer the
  * thread waits on), which on the event loop would hold every delivery too.
  */
+import { spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { eq } from 'drizzle-orm'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { EventPage } from '../../src/admin/event-history.ts'
@@ -15,6 +18,8 @@ import { adminGet } from '../support/admin-client.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { tempDir } from '../support/temp-dir.ts'
 import { startTestService, type TestService } from '../support/test-service.ts'
+
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Slot 0: queries wait while it is 0. Slot 1: how many queries have reached the thread. */
 function hold() {
@@ -97,13 +102,17 @@ describe("the admin's reads run on their own thread", () => {
     expect(svc.storage.sqlite?.readThread?.worker()).not.toBe(thread)
   })
 
-  it('starts no thread until the admin reads, and none for a /metrics scrape', async () => {
+  it('starts the thread with the service when ADMIN_TOKEN is set', async () => {
     svc = await startTestService()
+    expect(svc.storage.sqlite?.readThread?.worker()).toBeDefined()
+  })
+
+  it('starts no thread without ADMIN_TOKEN, for deliveries or a /metrics scrape', async () => {
+    svc = await startTestService({ env: { ADMIN_TOKEN: '' } })
     expect((await postStripe(svc.url, stripeEvent())).status).toBe(200)
     expect((await fetch(`${svc.url}/metrics`)).status).toBe(200)
+    expect(svc.storage.sqlite?.readThread).toBeDefined()
     expect(svc.storage.sqlite?.readThread?.worker()).toBeUndefined()
-    expect((await adminGet(svc.url, '/admin/api/stats')).status).toBe(200)
-    expect(svc.storage.sqlite?.readThread?.worker()).toBeDefined()
   })
 })
 
@@ -134,6 +143,58 @@ describe("the admin's read connection", () => {
     } finally {
       await db.close()
     }
+  })
+
+  // Scripts that use the thread and never close the database: Node must wait for an answer that is out (else
+  // it exits with 13, "unsettled top-level await"), and then exit by itself (an idle thread that kept it alive
+  // would hang it, as one started and never used would).
+  it.each([
+    [
+      'keeps a process alive while a query is out, and lets it exit once idle',
+      'const rows = await db.adminReader.select().from(sqliteTables.events)\nconsole.log("read", rows.length)',
+      'read 0',
+    ],
+    [
+      'lets a process exit when the thread was started and never used',
+      'db.readThread?.start()\nconsole.log("started", db.readThread?.worker() !== undefined)',
+      'started true',
+    ],
+  ])('%s', async (_, body, printed) => {
+    mkdirSync(dir.path, { recursive: true })
+    const script = join(dir.path, 'use-and-leave.mts')
+    writeFileSync(
+      script,
+      `import { openSqlite } from ${JSON.stringify(join(PROJECT_ROOT, 'src/db/sqlite.ts'))}
+import { sqliteTables } from ${JSON.stringify(join(PROJECT_ROOT, 'src/db/tables.ts'))}
+const db = openSqlite({ path: ${JSON.stringify(join(dir.path, 'alive.db'))}, synchronous: 'NORMAL' })
+void sqliteTables
+${body}
+`,
+    )
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: PROJECT_ROOT })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    const hung = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    const code = await new Promise((resolve) => child.once('exit', (c, signal) => resolve(c ?? signal)))
+    clearTimeout(hung)
+    expect({ code, out: out.trim() }).toEqual({ code: 0, out: printed })
+  })
+
+  it('ends the thread when the database closes', async () => {
+    const db = openSqlite({ path: join(dir.path, 'e.db'), synchronous: 'NORMAL' })
+    db.readThread?.start()
+    const thread = db.readThread?.worker()
+    expect(thread).toBeDefined()
+    const exited = new Promise((resolve) => thread?.once('exit', resolve))
+    await db.close()
+    // Resolved only by the thread's exit, which close() waited for.
+    expect(typeof (await exited)).toBe('number')
+    expect(db.readThread?.worker()).toBeUndefined()
   })
 
   it('fails queries made after it closed, as the database being unavailable', async () => {
