@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { AdminLatency } from './admin-latency.ts'
+import type { ColdSearch } from './cold-search.ts'
 import type { RaceResult } from './comparisons.ts'
 import type { BenchOptions } from './options.ts'
 import { formatPgCheck } from './postgres-runs.ts'
@@ -187,6 +188,18 @@ function formatAdmin(admin: AdminLatency[]): string {
     .join('\n')
 }
 
+function formatColdSearch(c: ColdSearch): string {
+  const search =
+    c.searchMs === undefined
+      ? 'not done when stopped'
+      : `${(c.searchMs / 1000).toFixed(1)} s (${c.searchStatus})`
+  return (
+    `  worst search (until 99 days back, ${c.cold ? 'page cache dropped first' : 'warm: the page cache could not be dropped'}) ${search};` +
+    ` meanwhile ${num(c.deliveries)} deliveries one at a time: p50 ${c.p50Ms.toFixed(1)} ms, p99 ${c.p99Ms.toFixed(1)} ms,` +
+    ` max ${c.maxMs.toFixed(1)} ms ${JSON.stringify(c.deliveryStatuses)}`
+  )
+}
+
 export function formatReport(report: BenchReport, jsonPath: string): string {
   const out: string[] = ['', '=== hookinbox bench summary ===', formatTable(report.runs), '']
   for (const r of report.runs) {
@@ -203,6 +216,7 @@ export function formatReport(report: BenchReport, jsonPath: string): string {
     out.push(
       `admin list on the scale database (${num(report.scaleDb.rows)} events over 100 days, ${num(report.scaleDb.pruned)} of them with payloads already pruned by the ${report.scaleDb.retentionDays}-day retention; ${mb(report.scaleDb.bytes)}), service idle:`,
       formatAdmin(s7.admin),
+      ...(s7.coldSearch ? [formatColdSearch(s7.coldSearch)] : []),
       ...(s7.metrics
         ? [`  GET /metrics (counts events by provider and status) ${s7.metrics.scrapeMs.toFixed(0)} ms`]
         : []),

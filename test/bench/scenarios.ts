@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { type AdminLatency, BENCH_ADMIN_TOKEN, measureAdminList } from './admin-latency.ts'
 import { ADYEN_ITEMS_PER_REQUEST, adyenRequests, BENCH_ADYEN_KEY } from './adyen-requests.ts'
 import { type HandlerKind, prepareHandlers } from './bench-handlers.ts'
+import { type ColdSearch, measureColdSearch } from './cold-search.ts'
 import type { CpuPerRequest } from './cpu-time.ts'
 import { cycle, type LoadResult, sendAll } from './load.ts'
 import type { BenchOptions, ScenarioNumber } from './options.ts'
@@ -86,6 +87,8 @@ export interface RunResult {
   exitCode: number | null
   notes: string[]
   admin?: AdminLatency[]
+  /** (7): deliveries during the admin's worst search, read from a cold disk (see cold-search.ts). */
+  coldSearch?: ColdSearch
   /** CPU per answered request during the measured run: the server's main thread and process, the bench. */
   cpu?: CpuPerRequest
   /** The measured run on the monotonic clock (µs), to cut a CPU profile to it. */
@@ -160,6 +163,7 @@ export async function runScenario(
   })
   const notes: string[] = []
   let admin: AdminLatency[] | undefined
+  let coldSearch: ColdSearch | undefined
   let eventsPerRequest = 1
   try {
     // Start-up work still running after /healthz answered is waited out, timed, and not measured.
@@ -187,7 +191,10 @@ export async function runScenario(
         })
       }
     }
-    if (spec.scale) admin = await measureAdminList(child.url)
+    if (spec.scale) {
+      admin = await measureAdminList(child.url)
+      coldSearch = await measureColdSearch(child.url, (scaleDb as ScaleDb).generatedAt)
+    }
     const scraped = await scrapeServiceMetrics(child.url)
     const metrics = scraped && 'commits' in scraped ? scraped : undefined
     const peakRssBytes = child.rss.peak()
@@ -217,6 +224,7 @@ export async function runScenario(
       ...(metrics ? { metrics } : {}),
       ...(scraped && 'timedOutAfterMs' in scraped ? { metricsTimedOutAfterMs: scraped.timedOutAfterMs } : {}),
       ...(admin ? { admin } : {}),
+      ...(coldSearch ? { coldSearch } : {}),
     }
   } finally {
     await child.stop()
