@@ -210,6 +210,8 @@ export async function startService(config: Config, options: StartOptions = {}): 
           res.setHeader('Connection', 'close'),
         )
         await acceptQueued(server)
+        // An admin search still running (its operator may be gone) must not hold the stop.
+        await storage.stopAdminReads()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           // close() waits for open connections; idle keep-alive ones are closed as they become idle.

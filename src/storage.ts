@@ -24,6 +24,11 @@ export interface Storage {
   adminReader: QueryDb
   /** Opens what the admin reads through now, so that its first request does not wait for it. */
   prepareAdminReads(): void
+  /**
+   * At the start of a stop: the admin's reads still running fail (503) rather than hold the stop, and later
+   * ones are refused. Deliveries are not affected.
+   */
+  stopAdminReads(): Promise<void>
   tables: Tables
   /** Whether the database answers and the migrations are applied. */
   ready(): Promise<boolean>
@@ -89,6 +94,8 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
       reader: database.db as unknown as QueryDb,
       adminReader: database.db as unknown as QueryDb,
       prepareAdminReads() {},
+      // A PostgreSQL query is bounded by the statement timeout, and the pool stays open until the end.
+      async stopAdminReads() {},
       tables: pgTables,
       async ready() {
         const check = database.pool
@@ -157,6 +164,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     reader: db.readerDb,
     adminReader: db.adminReader,
     prepareAdminReads: () => db.readThread?.start(),
+    stopAdminReads: async () => db.readThread?.close(),
     tables: sqliteTables,
     async ready() {
       if (db.walSync.failure !== undefined) return false

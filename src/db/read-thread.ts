@@ -54,7 +54,9 @@ const toError = ({ message, code }: { message: string; code?: string }) =>
 const CLOSE_WAIT_MS = 5_000
 
 export function startReadThread(options: ReadThreadOptions): ReadThread {
-  let current: { worker: Worker; pending: Map<number, (answer: Answer) => void> } | undefined
+  let current:
+    | { worker: Worker; pending: Map<number, (answer: Answer) => void>; fail(why: string): void }
+    | undefined
   let nextId = 0
   let closed = false
 
@@ -65,12 +67,12 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
       execArgv: [],
     })
     const pending = new Map<number, (answer: Answer) => void>()
-    const thread = { worker, pending }
     const fail = (why: string) => {
       if (current === thread) current = undefined
       for (const [id, settle] of pending) settle({ id, error: stopped(why) })
       pending.clear()
     }
+    const thread = { worker, pending, fail }
     worker.on('message', (answer: Answer) => {
       const settle = pending.get(answer.id)
       pending.delete(answer.id)
@@ -125,10 +127,12 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
       const thread = current
       current = undefined
       if (!thread) return
-      // Queries it still holds cannot finish now: the database closes after this. A statement already running
-      // in SQLite ends before the thread can; the stop does not wait long for a slow one (the connection
-      // only reads, and ends with the thread or the process).
+      // The queries it holds fail at once (503), so that a stop does not wait for an operator's long search
+      // before the HTTP server can close. A statement already running in SQLite ends before the thread can;
+      // the stop does not wait long for a slow one (the connection only reads, and ends with the thread or
+      // the process).
       const exited = new Promise<boolean>((resolve) => thread.worker.once('exit', () => resolve(true)))
+      thread.fail('was closed')
       void thread.worker.terminate()
       if (!(await waitAtMost(exited, CLOSE_WAIT_MS, false)))
         options.log?.warn(

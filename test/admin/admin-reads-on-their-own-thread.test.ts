@@ -102,6 +102,32 @@ describe("the admin's reads run on their own thread", () => {
     expect(svc.storage.sqlite?.readThread?.worker()).not.toBe(thread)
   })
 
+  it('does not hold a stop: a read still running is answered 503, a delivery in flight gets its answer', async () => {
+    held = hold()
+    svc = await startTestService({
+      adminReadHold: held.buffer,
+      handlers: {
+        'slow.ts': `export default { provider: 'stripe', events: '*', async handle() { await new Promise((r) => setTimeout(r, 300)) } }`,
+      },
+    })
+    const list = track(adminGet(svc.url, '/admin/api/events'))
+    await until(() => (held?.reached() ?? 0) >= 1)
+    const delivery = postStripe(svc.url, stripeEvent())
+    // In flight: verified and held by its handler.
+    for (;;) {
+      const text = await fetch(`${svc.url}/metrics`).then((r) => r.text())
+      if (/^hookinbox_pending_deliveries 1$/m.test(text)) break
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    // The hold is never released: the stop must not wait for the read.
+    await svc.close()
+    expect(await list.promise).toEqual({
+      status: 503,
+      body: { error: 'the event store is unavailable; retry later' },
+    })
+    expect((await delivery).body).toEqual({ received: true, duplicate: false, status: 'processed' })
+  })
+
   it('starts the thread with the service when ADMIN_TOKEN is set', async () => {
     svc = await startTestService()
     expect(svc.storage.sqlite?.readThread?.worker()).toBeDefined()
