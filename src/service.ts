@@ -209,9 +209,9 @@ export async function startService(config: Config, options: StartOptions = {}): 
         server.on('request', (_req: unknown, res: { setHeader(name: string, value: string): void }) =>
           res.setHeader('Connection', 'close'),
         )
-        await acceptQueued(server)
         // An admin search still running (its operator may be gone) must not hold the stop.
-        await storage.stopAdminReads()
+        storage.stopAdminReads()
+        await acceptQueued(server)
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           // close() waits for open connections; idle keep-alive ones are closed as they become idle.

@@ -28,7 +28,7 @@ export interface Storage {
    * At the start of a stop: the admin's reads still running fail (503) rather than hold the stop, and later
    * ones are refused. Deliveries are not affected.
    */
-  stopAdminReads(): Promise<void>
+  stopAdminReads(): void
   tables: Tables
   /** Whether the database answers and the migrations are applied. */
   ready(): Promise<boolean>
@@ -94,8 +94,8 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
       reader: database.db as unknown as QueryDb,
       adminReader: database.db as unknown as QueryDb,
       prepareAdminReads() {},
-      // A PostgreSQL query is bounded by the statement timeout, and the pool stays open until the end.
-      async stopAdminReads() {},
+      // A PostgreSQL query is bounded by the query timeout, and the pool stays open until the end.
+      stopAdminReads() {},
       tables: pgTables,
       async ready() {
         const check = database.pool
@@ -164,7 +164,7 @@ export async function openStorage(config: Config, options: OpenStorageOptions): 
     reader: db.readerDb,
     adminReader: db.adminReader,
     prepareAdminReads: () => db.readThread?.start(),
-    stopAdminReads: async () => db.readThread?.close(),
+    stopAdminReads: () => db.readThread?.stop(),
     tables: sqliteTables,
     async ready() {
       if (db.walSync.failure !== undefined) return false

@@ -156,11 +156,10 @@ export function adviceFor(d: Delivery, ctx: AdviceContext): string | undefined {
 }
 
 /** Skipped events are answered 2xx, so nothing failed; but the handler the user wanted to watch did not run. */
-export function skippedAdvice(summary: Summary): string[] {
-  const skipped = summary.recorded.skipped ?? 0
-  if (skipped === 0) return []
+export function skippedAdvice(summary: Summary, fromFile: boolean): string[] {
+  if ((summary.recorded.skipped ?? 0) === 0) return []
   return [
-    `the service skipped ${skipped === 1 ? 'the test-mode event' : `${skipped} test-mode events`} without ` +
-      'running a handler (its STRIPE_TEST_EVENTS is skip): send with --live for a live-mode event',
+    'the service answered "skipped" and ran no handler: it skips test-mode events (its STRIPE_TEST_EVENTS is ' +
+      `skip); ${fromFile ? 'set "livemode": true in the file' : 'send with --live'} for a live-mode event`,
   ]
 }

@@ -214,7 +214,7 @@ export async function main(argv: readonly string[], io: SendIO = {}): Promise<nu
   }
   const advice = [
     ...new Set(deliveries.map((d) => adviceFor(d, context)).filter((a) => a !== undefined)),
-    ...skippedAdvice(summary),
+    ...skippedAdvice(summary, args.file !== undefined),
   ]
 
   if (args.json) {

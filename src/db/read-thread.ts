@@ -24,6 +24,9 @@ export interface ReadThread {
   start(): void
   /** The thread while one runs (tests stop it to prove what a crash does). */
   worker(): Worker | undefined
+  /** Fails the queries still out and refuses later ones at once; the thread ends as soon as it can. */
+  stop(): void
+  /** stop(), then waits a little for the thread to end. */
   close(): Promise<void>
 }
 
@@ -59,6 +62,8 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
     | undefined
   let nextId = 0
   let closed = false
+  /** Once stopped: settles when the thread has exited. */
+  let exited: Promise<boolean> | undefined
 
   function spawn() {
     const worker = new Worker(new URL('./read-thread.mjs', import.meta.url), {
@@ -113,6 +118,19 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
       current.worker.postMessage({ id, sql, params, method })
     })
 
+  const stop = () => {
+    if (closed) return
+    closed = true
+    const thread = current
+    current = undefined
+    if (!thread) return
+    exited = new Promise<boolean>((resolve) => thread.worker.once('exit', () => resolve(true)))
+    // The queries it holds fail at once (503), so that a stop does not wait for an operator's long search
+    // before the HTTP server can close. A statement already running in SQLite ends before the thread can.
+    thread.fail('was closed')
+    void thread.worker.terminate()
+  }
+
   const db = drizzle((sql, params, method) => query({ sql, params, method }))
   return {
     // The same query builder as the other readers; only awaited, so sync and async Drizzle read alike.
@@ -121,24 +139,17 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
       if (!closed) current ??= spawn()
     },
     worker: () => current?.worker,
+    stop,
     async close() {
-      if (closed) return
-      closed = true
-      const thread = current
-      current = undefined
-      if (!thread) return
-      // The queries it holds fail at once (503), so that a stop does not wait for an operator's long search
-      // before the HTTP server can close. A statement already running in SQLite ends before the thread can;
-      // the stop does not wait long for a slow one (the connection only reads, and ends with the thread or
-      // the process).
-      const exited = new Promise<boolean>((resolve) => thread.worker.once('exit', () => resolve(true)))
-      thread.fail('was closed')
-      void thread.worker.terminate()
-      if (!(await waitAtMost(exited, CLOSE_WAIT_MS, false)))
+      stop()
+      // The connection only reads, and ends with the thread or the process: a slow statement is not waited
+      // for long.
+      if (exited && !(await waitAtMost(exited, CLOSE_WAIT_MS, false)))
         options.log?.warn(
           { waitedMs: CLOSE_WAIT_MS },
           "the admin's read thread is still in a query; stopping without waiting for it",
         )
+      exited = undefined
     },
   }
 }

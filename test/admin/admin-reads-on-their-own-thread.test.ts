@@ -8,12 +8,13 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { EventPage } from '../../src/admin/event-history.ts'
 import { inErrorChain } from '../../src/db/error-chain.ts'
 import { openSqlite } from '../../src/db/sqlite.ts'
 import { sqliteTables } from '../../src/db/tables.ts'
+import { READ_THREAD_STOPPED } from '../../src/db/unavailable.ts'
 import { adminGet } from '../support/admin-client.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { tempDir } from '../support/temp-dir.ts'
@@ -221,6 +222,31 @@ ${body}
     // Resolved only by the thread's exit, which close() waited for.
     expect(typeof (await exited)).toBe('number')
     expect(db.readThread?.worker()).toBeUndefined()
+  })
+
+  it('fails the queries still out at once when stopped, not once SQLite ends the statement it runs', async () => {
+    const db = openSqlite({ path: join(dir.path, 's.db'), synchronous: 'NORMAL' })
+    try {
+      const order: string[] = []
+      db.readThread?.start()
+      db.readThread?.worker()?.once('exit', () => order.push('thread exited'))
+      // A statement that runs for seconds inside SQLite, where terminating the thread cannot interrupt it.
+      const long = Promise.resolve(
+        db.adminReader.all(
+          sql`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000000) SELECT count(*) FROM n`,
+        ),
+      ).then(
+        () => order.push('answered'),
+        (err: unknown) =>
+          order.push(inErrorChain(err, (e) => e.code === READ_THREAD_STOPPED) ? 'failed' : 'other'),
+      )
+      await new Promise((r) => setTimeout(r, 100))
+      db.readThread?.stop()
+      await long
+      expect(order).toEqual(['failed'])
+    } finally {
+      await db.close()
+    }
   })
 
   it('fails queries made after it closed, as the database being unavailable', async () => {

@@ -311,8 +311,8 @@ describe('hookinbox send stripe, against the real service over HTTP', () => {
       expect(test.code).toBe(0)
       expect(test.stdout).toContain('1 delivery: 1 × 200 · 1 skipped')
       expect(test.stderr).toContain(
-        'hint: the service skipped the test-mode event without running a handler (its STRIPE_TEST_EVENTS is ' +
-          'skip): send with --live for a live-mode event',
+        'hint: the service answered "skipped" and ran no handler: it skips test-mode events (its ' +
+          'STRIPE_TEST_EVENTS is skip); send with --live for a live-mode event',
       )
 
       const result = await run(['stripe', 'invoice.paid', '--url', live.url, '--live', '--json'], {
