@@ -125,9 +125,10 @@ export const prefixEnd = (prefix: string) => `${prefix}\u{10FFFF}`
 export type Walk = 'status' | 'provider'
 
 /**
- * Which index a query must use on SQLite, where the planner's own choice can take seconds (see sqlite-list.ts): `q` or `time` use only that filter's index, every other filter is checked row by row,
- * and the matches are sorted (there are few); `seq` walks the arrival order (within a window of it), checking
- * `q` and the time row by row; `status` walks the status index (the bulk replay's failed and parked).
+ * Which index a query must use on SQLite, where the planner's own choice can take seconds (see
+ * sqlite-list.ts): `q` or `time` use only that filter's index, every other filter is checked row by row, and
+ * the matches are sorted (there are few); `seq` walks the arrival order (within a window of it), checking `q`
+ * and the time row by row; `status` walks the status index (the bulk replay's failed and parked).
  */
 export type IndexChoice = 'q' | 'time' | 'seq' | 'status'
 

@@ -128,6 +128,8 @@ export function startReadThread(options: ReadThreadOptions): ReadThread {
     // The queries it holds fail at once (503), so that a stop does not wait for an operator's long search
     // before the HTTP server can close. A statement already running in SQLite ends before the thread can.
     thread.fail('was closed')
+    // Nothing waits for its answers any more: a process with nothing else to do may end meanwhile.
+    thread.worker.unref()
     void thread.worker.terminate()
   }
 
