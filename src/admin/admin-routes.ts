@@ -73,7 +73,9 @@ export function adminRoutes(deps: AdminRouteDeps): Hono {
   // Middleware for every method (not `app.post`, which would make every path under /admin/api a POST route).
   app.use('/admin/api/*', (c, next) => (c.req.method === 'POST' ? refuseCrossSite(c, next) : next()))
 
-  app.get('/admin/api/events', async (c) => c.json(await deps.history.list(parseListRequest(c.req.query()))))
+  app.get('/admin/api/events', async (c) =>
+    c.json(await deps.history.list(parseListRequest(c.req.query()), c.req.raw.signal)),
+  )
 
   app.get('/admin/api/events/:provider/:eventId', async (c) => {
     const event = await deps.history.getEvent(providerParam(c.req.param('provider')), c.req.param('eventId'))

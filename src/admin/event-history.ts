@@ -53,7 +53,8 @@ export interface Stats {
 
 export interface EventHistory {
   getEvent(provider: string, eventId: string): Promise<EventDetail | undefined>
-  list(request: ListRequest): Promise<EventPage>
+  /** `signal`: the request's; once its client is gone, a long walk on SQLite stops at its next window. */
+  list(request: ListRequest, signal?: AbortSignal): Promise<EventPage>
   /** Failed and parked events matching the filter, oldest first, `limit` at a time after `afterSeq`. */
   replayable(
     filter: EventFilter,
@@ -316,11 +317,11 @@ export function createEventHistory(
       }
     },
 
-    async list(request) {
+    async list(request, signal) {
       const walk = await indexToWalk(db, request, tables)
       const rows = is(events, PgTable)
         ? await listQuery(db, request, tables, walk)
-        : await listOnSqlite(db, request, tables, walk, sqliteLimits)
+        : await listOnSqlite(db, request, tables, walk, sqliteLimits, signal)
       const page = rows.slice(0, request.limit)
       const last = page[page.length - 1]
       return {

@@ -17,10 +17,16 @@
  */
 import { and, count, gte, lt, max, min, sql } from 'drizzle-orm'
 import type { Tables } from '../db/tables.ts'
+import { AppError } from '../errors.ts'
 import type { QueryDb } from '../inbox/inbox.ts'
 import { nextTurn } from '../next-turn.ts'
 import { holdsNul, type IndexChoice, listQuery, prefixEnd, type Walk } from './event-history.ts'
 import type { ListRequest } from './list-filter.ts'
+
+const clientGone = () =>
+  new AppError('client_aborted', 'the client closed the connection before the list was complete', {
+    reason: 'client_aborted',
+  })
 
 export interface SqliteListLimits {
   /** Matches of one filter's index that are sorted rather than walked (5,000). */
@@ -87,6 +93,7 @@ export async function listOnSqlite(
   tables: Tables,
   walk: Walk | undefined,
   limits: SqliteListLimits = DEFAULT_LIMITS,
+  signal?: AbortSignal,
 ) {
   const only = await chooseIndex(db, request, tables, limits.few)
   if (only !== 'seq') return listQuery(db, request, tables, walk, only ? { only } : {})
@@ -100,6 +107,8 @@ export async function listOnSqlite(
   const rows: Row[] = []
   let before = Math.min(request.before ?? Number.POSITIVE_INFINITY, (highest?.seq ?? 0) + 1)
   while (before > first && rows.length <= request.limit) {
+    // Nobody waits for the page any more (the operator closed the tab): the thread is free for other reads.
+    if (signal?.aborted) throw clientGone()
     const from = Math.max(first, before - limits.chunk)
     const found = await listQuery(
       db,

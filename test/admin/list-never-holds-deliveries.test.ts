@@ -217,4 +217,21 @@ describe('the admin list on SQLite never holds the event loop for a whole search
     expect(page.events.map((e) => e.eventId)).toEqual(expected({ until: at(60) }).slice(0, 20))
     expect(turns).toBeGreaterThan(20)
   })
+
+  it('stops walking once its client is gone, leaving the read thread to other requests', async () => {
+    const history = createEventHistory(db.readerDb, sqliteTables, LIMITS)
+    const client = new AbortController()
+    let turns = 0
+    const turn = () => {
+      turns++
+      // A few windows in, the operator closes the tab.
+      if (turns === 5) client.abort()
+      else setImmediate(turn)
+    }
+    setImmediate(turn)
+    await expect(history.list({ until: at(60), limit: 20 }, client.signal)).rejects.toMatchObject({
+      kind: 'client_aborted',
+      status: 400,
+    })
+  })
 })

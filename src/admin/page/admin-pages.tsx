@@ -294,7 +294,7 @@ export function adminPages(deps: AdminPageDeps): Hono {
     let body: Child
     let status: 200 | 400 = 200
     try {
-      const page = await deps.history.list(parseListRequest(query))
+      const page = await deps.history.list(parseListRequest(query), c.req.raw.signal)
       const next = page.nextCursor
         ? `/admin?${new URLSearchParams({ ...query, cursor: page.nextCursor })}`
         : null
