@@ -46,6 +46,10 @@ export class TransactionControlError extends Error {
   }
 }
 
+/** A string literal, a quoted name (SQL's "…", and SQLite's `…` and […]) or a comment. */
+const QUOTED_OR_COMMENT =
+  /'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|--[^\n]*|\/\*[\s\S]*?(?:\*\/|$)/g
+
 /**
  * Whether `sql` would end the event's transaction or touch hookinbox's own savepoints: a handler's COMMIT
  * would commit its effects with no record of the event (and, on SQLite, the batch so far, unsynced), so the
@@ -53,10 +57,15 @@ export class TransactionControlError extends Error {
  * literals and comments are skipped, so `'…; commit'` in a value is no statement.
  */
 export function controlsTransaction(sql: string): boolean {
-  const code = sql
-    .replace(/'(?:[^']|'')*'/g, "''")
-    .replace(/\/\*[\s\S]*?(?:\*\/|$)/g, ' ')
-    .replace(/--[^\n]*/g, ' ')
+  // One pass, left to right, as SQL reads it: whichever of a string, a quoted name or a comment starts first
+  // hides what is inside it (an apostrophe in a comment, `"it's"` as a column name, must not open a string
+  // that hides the COMMIT after it). An unterminated one hides nothing, so what follows is still checked.
+  const code = sql.replace(QUOTED_OR_COMMENT, (token) => {
+    if (token[0] === "'") return "''"
+    if (token[0] === '-' || token[0] === '/') return ' '
+    // A quoted name keeps its letters (`SAVEPOINT "hookinbox_event"` is still ours), nothing that reads as code.
+    return `"${token.slice(1, -1).replace(/\W/g, '_')}"`
+  })
   return code.split(';').some((part) => {
     const statement = part.trim()
     if (/^(BEGIN|COMMIT|END|START\s+TRANSACTION|ABORT)\b/i.test(statement)) return true
@@ -89,9 +98,22 @@ type TransactionFunction = ((...a: unknown[]) => unknown) &
 const isStatement = (v: unknown): v is Database.Statement =>
   typeof v === 'object' && v !== null && typeof (v as Database.Statement).run === 'function'
 
+/** A statement's iterator (`stmt.iterate()`), told apart from rows and arrays by its methods. */
+const isIterator = (v: unknown): v is IterableIterator<unknown> =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as Iterator<unknown>).next === 'function' &&
+  typeof (v as Iterator<unknown>).return === 'function'
+
 export function revocableClient(db: Database.Database): RevocableClient {
   let live = true
   let asyncCallback = false
+  /**
+   * Iterators a handler opened. While one is open, better-sqlite3 refuses every other statement on the
+   * connection: the undo of a timed-out handler, the event's record, the COMMIT, and the ROLLBACK of the
+   * refused batch, which then stayed open and refused every later delivery. They are closed on revoke().
+   */
+  const iterators = new Set<IterableIterator<unknown>>()
   const check = () => {
     if (!live) throw new RevokedTransactionError()
     requireTransaction(db)
@@ -139,8 +161,33 @@ export function revocableClient(db: Database.Database): RevocableClient {
       return result
     }
 
+  /**
+   * A statement, guarded. Not a Proxy of the statement itself: its `database` is a read-only property, which a
+   * Proxy must hand out unchanged, so a handler could reach the unguarded connection through it and write
+   * after its timeout, in autocommit. Here `database` is the guarded connection.
+   */
+  const guardStatement = (statement: Database.Statement): Database.Statement => {
+    const guarded: Database.Statement = new Proxy(Object.create(null) as Database.Statement, {
+      get(_target, prop) {
+        if (prop === 'database') return client
+        const value = Reflect.get(statement, prop, statement) as unknown
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          check()
+          const result = (value as (...a: unknown[]) => unknown).apply(statement, args)
+          if (result === statement) return guarded
+          if (isIterator(result)) iterators.add(result)
+          return result
+        }
+      },
+      has: (_target, prop) => Reflect.has(statement, prop),
+      getPrototypeOf: () => Reflect.getPrototypeOf(statement),
+    })
+    return guarded
+  }
+
   const wrap = (result: unknown): unknown => {
-    if (isStatement(result)) return guard(result, (r) => r)
+    if (isStatement(result)) return guardStatement(result)
     if (typeof result === 'function') {
       // db.transaction(fn) returns a function with .deferred/.immediate/.exclusive/.default variants, which
       // are read-only properties, so a Proxy may not hand out guarded ones (it throws a TypeError instead):
@@ -161,10 +208,19 @@ export function revocableClient(db: Database.Database): RevocableClient {
     return result
   }
 
+  const client = guard(db, wrap)
   return {
-    client: guard(db, wrap),
+    client,
     revoke() {
       live = false
+      for (const iterator of iterators) {
+        try {
+          iterator.return?.()
+        } catch {
+          // already closed
+        }
+      }
+      iterators.clear()
     },
     check() {
       if (asyncCallback) throw new AsyncTransactionCallbackError()

@@ -211,6 +211,12 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       const batch = queue.splice(0, maxBatch)
       const batchTasks = tasks.splice(0)
       try {
+        // Only a batch opens a transaction here, and every batch ends its own; one still open is what is
+        // left of a refused batch whose ROLLBACK failed. Every later BEGIN would fail on it, for good.
+        if (writer.inTransaction) {
+          log.error('a write transaction was left open by a refused batch; rolling it back')
+          rollback.run()
+        }
         begin.run()
       } catch (err) {
         log.error({ err }, 'could not start a write transaction')

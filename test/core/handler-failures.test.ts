@@ -83,6 +83,37 @@ export default {
   },
 }
 `,
+        'g-iterating.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.iterating', 'test.half-read'],
+  async handle(event, ctx) {
+    ctx.tx.run(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'iterating')\`)
+    const rows = ctx.tx.$client.prepare('SELECT event_id FROM test_effects').iterate()
+    // Reads one row and leaves the iterator open, as a loop left by break-less early return would.
+    if (event.type === 'test.half-read') return void rows.next()
+    // Past HANDLER_TIMEOUT_MS with the iterator open.
+    for (const _ of rows) await new Promise((r) => setTimeout(r, 700))
+  },
+}
+`,
+        'h-escape.ts': `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.escape'],
+  async handle(event, ctx) {
+    // A statement's connection, kept past the timeout.
+    const connection = ctx.tx.$client.prepare('SELECT 1').database
+    await new Promise((r) => setTimeout(r, 700))
+    try {
+      connection.prepare(\`INSERT INTO test_effects (event_id, handler) VALUES ('\${event.id}', 'escaped')\`).run()
+      globalThis.lateWrite[event.id] = 'written'
+    } catch (err) {
+      globalThis.lateWrite[event.id] = err.name
+    }
+  },
+}
+`,
         'e-inspect.ts': `export default {
   provider: 'stripe',
   events: ['test.inspect'],
@@ -205,6 +236,30 @@ export default {
     // Meanwhile other deliveries are not blocked by the abandoned handler.
     const other = stripeEvent({ type: 'test.permanent' })
     expect((await postStripe(svc.url, other)).status).toBe(200)
+    await new Promise((r) => setTimeout(r, 800))
+    expect(late.lateWrite?.[event.id as string]).toBe('RevokedTransactionError')
+    expect(effects(event.id as string)).toBe(0)
+  })
+
+  it('a handler that times out inside an open iterator fails alone: the next deliveries are processed', async () => {
+    const event = stripeEvent({ type: 'test.iterating' })
+    expect((await postStripe(svc.url, event)).status).toBe(500)
+    expect(row(event.id as string)).toMatchObject({ status: 'failed', attempts: 1 })
+    expect(effects(event.id as string)).toBe(0)
+    for (const type of ['test.permanent', 'test.flaky', 'test.flaky'])
+      expect((await postStripe(svc.url, stripeEvent({ type }))).status).not.toBe(503)
+  })
+
+  it('a handler that returns with an iterator half read is processed, and so are the next deliveries', async () => {
+    const event = stripeEvent({ type: 'test.half-read' })
+    expect((await postStripe(svc.url, event)).body).toMatchObject({ status: 'processed' })
+    expect(effects(event.id as string)).toBe(1)
+    expect((await postStripe(svc.url, stripeEvent({ type: 'test.permanent' }))).status).toBe(200)
+  })
+
+  it("a handler cannot write after its timeout through a statement's connection either", async () => {
+    const event = stripeEvent({ type: 'test.escape' })
+    expect((await postStripe(svc.url, event)).status).toBe(500)
     await new Promise((r) => setTimeout(r, 800))
     expect(late.lateWrite?.[event.id as string]).toBe('RevokedTransactionError')
     expect(effects(event.id as string)).toBe(0)

@@ -150,6 +150,10 @@ describe('transaction control from a handler', () => {
     'RELEASE hookinbox_event',
     'ROLLBACK TO hookinbox_event',
     'SAVEPOINT "hookinbox_event"',
+    // An apostrophe in a comment or in a quoted name opens no string that could hide what follows.
+    "-- don't\nCOMMIT; SELECT 'x'",
+    `SELECT 1 AS "a'"; COMMIT; SELECT 1 AS "'"`,
+    "SELECT 1 AS [it's]; COMMIT; SELECT '/*'",
   ]
   it.each(ending)(
     '%j is refused: the event fails, its writes roll back, nothing commits without it',
