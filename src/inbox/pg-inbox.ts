@@ -22,7 +22,13 @@ import {
 } from './inbox.ts'
 import { lookUpStatus, touchEvent } from './pg-statements.ts'
 import { createPgStore } from './pg-store.ts'
-import { type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
+import {
+  deferredFailureOf,
+  type InboxOptions,
+  processDeps,
+  processEvent,
+  type Work,
+} from './process-event.ts'
 import { eventKey } from './settled-cache.ts'
 
 export interface PgInboxOptions extends InboxOptions {
@@ -31,6 +37,14 @@ export interface PgInboxOptions extends InboxOptions {
 
 /** Serialization failures and deadlocks: the transaction did nothing and may simply run again. */
 const RETRYABLE = new Set(['40001', '40P01'])
+
+/** The COMMIT itself failed (PostgreSQL has rolled the transaction back). */
+class CommitRefused extends Error {
+  constructor(cause: unknown) {
+    super('COMMIT failed', { cause })
+    this.name = 'CommitRefused'
+  }
+}
 
 /**
  * node-postgres's error for a query past the pool's query_timeout (see openPostgres), also as the cause of
@@ -91,7 +105,11 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
     try {
       await client.query('BEGIN')
       const result = await work(client)
-      await client.query('COMMIT')
+      try {
+        await client.query('COMMIT')
+      } catch (err) {
+        throw new CommitRefused(err)
+      }
       return result
     } catch (err) {
       if (isQueryTimeout(err)) {
@@ -148,8 +166,9 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
     socket.destroy()
   }
 
-  async function run(work: Work): Promise<Outcome> {
+  async function run(first: Work): Promise<Outcome> {
     if (closed) throw new AppError('storage_unavailable', 'the service is shutting down')
+    let work = first
     for (let attempt = 1; ; attempt++) {
       try {
         return await inTransaction((client) =>
@@ -159,9 +178,24 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
             deps,
           ),
         )
-      } catch (err) {
-        if (isAppError(err)) throw err
+      } catch (thrown) {
+        if (isAppError(thrown)) throw thrown
+        const err = thrown instanceof CommitRefused ? thrown.cause : thrown
         const code = (err as { code?: string }).code
+        // A deferred constraint (a handler's table with a DEFERRABLE INITIALLY DEFERRED key) broken by the
+        // handlers, found at COMMIT, which rolled everything back: the attempt is recorded as failed without
+        // running them again, so that the event is retried and in the end parked (see Work).
+        if (thrown instanceof CommitRefused && code?.startsWith('23') && work.deferredFailure === undefined) {
+          log.warn(
+            work.kind === 'delivery'
+              ? { provider: work.event.provider, eventId: work.event.id }
+              : { provider: work.provider, eventId: work.eventId },
+            'a deferred constraint failed at COMMIT: the attempt is recorded as failed',
+          )
+          work = { ...work, deferredFailure: deferredFailureOf(err) }
+          attempt--
+          continue
+        }
         if (code && RETRYABLE.has(code) && attempt < 3) continue
         throw storageError(err)
       }

@@ -13,9 +13,24 @@ import type { EventStore, EventUpdate, NewEvent, StoredEvent } from './event-sto
 import { type Outcome, SETTLED_STATUSES } from './inbox.ts'
 import { HandlerFailure, runHandlers } from './run-handlers.ts'
 
-export type Work =
+export type Work = (
   | { kind: 'delivery'; event: VerifiedEvent; receivedAt: Date }
   | { kind: 'replay'; provider: ProviderName; eventId: string }
+) & {
+  /**
+   * Set when this attempt's handlers already ran and their writes broke a deferred constraint, found only
+   * when the transaction committed (and rolled back): this time the attempt is recorded as failed without
+   * running them, so that the event is retried and, in the end, parked, like any failing handler.
+   */
+  deferredFailure?: string
+}
+
+/** The "handler" a deferred constraint's failure is recorded under. */
+export const DEFERRED_CONSTRAINT = 'a deferred constraint failed when the transaction committed'
+
+/** The message recorded for it. */
+export const deferredFailureOf = (err: unknown) =>
+  String((err as { message?: unknown } | null)?.message ?? err).slice(0, 500)
 
 export interface ProcessDeps {
   registry: HandlerRegistry
@@ -149,6 +164,8 @@ export async function processEvent(work: Work, store: EventStore, deps: ProcessD
   await store.markHandlers()
   const scope = new AttemptScope(store, deps.log, provider, eventId, type)
   try {
+    if (work.deferredFailure !== undefined)
+      throw new HandlerFailure(DEFERRED_CONSTRAINT, new Error(work.deferredFailure))
     ran = await runHandlers({
       event: handlerEvent,
       handlers: deps.registry.match(provider, type),

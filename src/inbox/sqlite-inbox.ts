@@ -16,6 +16,7 @@ import type Database from 'better-sqlite3'
 import { and, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { compileStatement } from '../db/compiled-statement.ts'
+import { inErrorChain } from '../db/error-chain.ts'
 import { type EventStatus, events, rejections } from '../db/schema.ts'
 import type { SqliteDatabase } from '../db/sqlite.ts'
 import { AppError, storageError } from '../errors.ts'
@@ -29,7 +30,13 @@ import {
   SETTLED_STATUSES,
   type StorageInbox,
 } from './inbox.ts'
-import { type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
+import {
+  deferredFailureOf,
+  type InboxOptions,
+  processDeps,
+  processEvent,
+  type Work,
+} from './process-event.ts'
 import { revocableClient } from './revocable-client.ts'
 import { eventKey, SettledCache } from './settled-cache.ts'
 import { createSqliteStore, EVENT_SAVEPOINT } from './sqlite-store.ts'
@@ -52,7 +59,13 @@ interface Job {
   work: Work
   resolve(outcome: Outcome): void
   reject(err: unknown): void
+  /** Written in a transaction of its own (after its batch's COMMIT broke a deferred constraint). */
+  alone?: boolean
 }
+
+/** A COMMIT refused for a foreign key declared DEFERRABLE INITIALLY DEFERRED that a handler's writes broke. */
+const brokeDeferredConstraint = (err: unknown) =>
+  inErrorChain(err, ({ code }) => typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'))
 
 /** Duplicate sightings written in one transaction (see flushNotes). */
 const MAX_SIGHTINGS_PER_TRANSACTION = 256
@@ -208,8 +221,9 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       if (db.checkpointer?.restartDue) {
         await db.checkpointer.checkpointed(CHECKPOINT_WAIT_MS)
       }
-      const batch = queue.splice(0, maxBatch)
-      const batchTasks = tasks.splice(0)
+      const batch = queue.splice(0, batchSize())
+      // A job written alone is written without maintenance tasks too: they wait for the next batch.
+      const batchTasks = batch[0]?.alone ? [] : tasks.splice(0)
       try {
         // Only a batch opens a transaction here, and every batch ends its own; one still open is what is
         // left of a refused batch whose ROLLBACK failed. Every later BEGIN would fail on it, for good.
@@ -293,6 +307,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         store.writeCounts()
         commit.run()
       } catch (err) {
+        if (retryAfterDeferredConstraint(err, batch, batchTasks)) continue
         log.error({ err }, 'could not write the status counts or commit; the batch is rolled back')
         refuseBatch(err)
         continue
@@ -328,6 +343,60 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
         },
       )
     }
+  }
+
+  /** Jobs marked `alone` waiting in the queue. */
+  let aloneQueued = 0
+
+  /** The next batch's size: up to maxBatch jobs, but a job marked `alone` is a batch by itself. */
+  function batchSize(): number {
+    if (aloneQueued === 0) return maxBatch
+    const at = queue.findIndex((job) => job.alone)
+    if (at === 0) {
+      aloneQueued--
+      return 1
+    }
+    return at < 0 ? maxBatch : Math.min(at, maxBatch)
+  }
+
+  /**
+   * A COMMIT refused for a deferred constraint (a handler's table with a foreign key DEFERRABLE INITIALLY
+   * DEFERRED): SQLite checks it only now, for the whole batch, and rolls everything back. Refusing the batch
+   * would refuse every event in it on every retry, and never park the one at fault. So each event of the
+   * batch is written again in a transaction of its own; the one whose own COMMIT is refused is recorded as a
+   * failed attempt without running its handlers again (retried by its provider, parked after MAX_ATTEMPTS).
+   * Nothing of the batch was acknowledged, and everything is rolled back, so this runs nothing twice.
+   */
+  function retryAfterDeferredConstraint(err: unknown, batch: Job[], batchTasks: Task[]): boolean {
+    if (!brokeDeferredConstraint(err)) return false
+    const [only] = batch
+    if (!only || (batch.length === 1 && batchTasks.length === 0 && only.work.deferredFailure !== undefined))
+      return false
+    store.resetCounts()
+    try {
+      if (writer.inTransaction) rollback.run()
+    } catch {
+      return false
+    }
+    if (batch.length === 1 && batchTasks.length === 0) {
+      const { work } = only
+      log.warn(
+        work.kind === 'delivery'
+          ? { provider: work.event.provider, eventId: work.event.id }
+          : { provider: work.provider, eventId: work.eventId },
+        'a deferred constraint failed at COMMIT: the attempt is recorded as failed',
+      )
+      queue.unshift({ ...only, alone: true, work: { ...only.work, deferredFailure: deferredFailureOf(err) } })
+    } else {
+      log.warn(
+        { events: batch.length },
+        'a deferred constraint failed at COMMIT: each event of the batch is written again on its own',
+      )
+      queue.unshift(...batch.map((job) => ({ ...job, alone: true })))
+      tasks.unshift(...batchTasks)
+    }
+    aloneQueued += batch.length
+    return true
   }
 
   /** Writes one event inside the batch transaction; only its own savepoint is rolled back on failure. */

@@ -1,0 +1,91 @@
+/**
+ * A handler's table may declare a foreign key DEFERRABLE INITIALLY DEFERRED (the README advises against it).
+ * SQLite checks such a key only at COMMIT, which on SQLite holds a whole batch of events, and then rolls all
+ * of it back. The batch is written again one event at a time; the event whose own COMMIT is refused is
+ * recorded as a failed attempt, and parked after MAX_ATTEMPTS like any failing handler, while the others are
+ * processed. Nothing is acknowledged that did not commit, and no handler's effect lands twice.
+ */
+import Database from 'better-sqlite3'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
+import { startTestService, type TestService } from '../support/test-service.ts'
+
+const HANDLER = `import { sql } from 'drizzle-orm'
+export default {
+  provider: 'stripe',
+  events: ['test.slow', 'test.orphan', 'test.ok'],
+  async handle(event, ctx) {
+    ctx.tx.run(sql\`INSERT INTO test_effects (event_id, handler) VALUES (\${event.id}, 'fk')\`)
+    // Holds the batch, so that the deliveries sent meanwhile are written together in the next one.
+    if (event.type === 'test.slow') await new Promise((r) => setTimeout(r, 300))
+    // A child without its parent: refused only when the transaction commits.
+    if (event.type === 'test.orphan') ctx.tx.run(sql\`INSERT INTO child (parent_id) VALUES (999)\`)
+  },
+}
+`
+
+describe('a deferred foreign key broken by one handler', () => {
+  let svc: TestService
+  const effects = (id: string) =>
+    svc.query<{ n: number }>('SELECT count(*) AS n FROM test_effects WHERE event_id = ?', id)[0]?.n
+  const row = (id: string) =>
+    svc.query<{ status: string; attempts: number; last_error: string | null }>(
+      'SELECT status, attempts, last_error FROM hookinbox_events WHERE event_id = ?',
+      id,
+    )[0]
+
+  beforeAll(async () => {
+    svc = await startTestService({ env: { MAX_ATTEMPTS: '2' }, handlers: { 'fk.ts': HANDLER } })
+    const db = new Database(svc.dbPath)
+    db.exec(`CREATE TABLE parent (id INTEGER PRIMARY KEY);
+      CREATE TABLE child (id INTEGER PRIMARY KEY,
+        parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)`)
+    db.close()
+  })
+  afterAll(() => svc.dispose())
+
+  it('fails only its own event; the others written in the same batch are processed', async () => {
+    const slow = postStripe(svc.url, stripeEvent({ type: 'test.slow' }))
+    await new Promise((r) => setTimeout(r, 50))
+    const orphan = stripeEvent({ type: 'test.orphan' })
+    const others = Array.from({ length: 5 }, () => stripeEvent({ type: 'test.ok' }))
+    const [orphanAnswer, ...otherAnswers] = await Promise.all(
+      [orphan, ...others].map((e) => postStripe(svc.url, e)),
+    )
+    expect((await slow).status).toBe(200)
+    expect(svc.logs.join('')).toContain('each event of the batch is written again on its own')
+
+    expect(otherAnswers.map((a) => a.body)).toEqual(
+      others.map(() => ({ received: true, duplicate: false, status: 'processed' })),
+    )
+    for (const e of others) expect(effects(e.id as string)).toBe(1)
+
+    expect(orphanAnswer?.status).toBe(500)
+    expect(orphanAnswer?.body).toMatchObject({ status: 'failed' })
+    expect(row(orphan.id as string)).toMatchObject({ status: 'failed', attempts: 1 })
+    expect(row(orphan.id as string)?.last_error).toContain('FOREIGN KEY constraint failed')
+    expect(effects(orphan.id as string)).toBe(0)
+    expect(svc.query('SELECT * FROM child')).toEqual([])
+  })
+
+  it('is retried by its provider, parked after MAX_ATTEMPTS, and then a duplicate', async () => {
+    const orphan = stripeEvent({ type: 'test.orphan' })
+    expect((await postStripe(svc.url, orphan)).status).toBe(500)
+    expect((await postStripe(svc.url, orphan)).body).toEqual({
+      received: true,
+      duplicate: false,
+      status: 'parked',
+    })
+    expect(row(orphan.id as string)).toMatchObject({ status: 'parked', attempts: 2 })
+    expect((await postStripe(svc.url, orphan)).body).toEqual({
+      received: true,
+      duplicate: true,
+      status: 'parked',
+    })
+    expect(effects(orphan.id as string)).toBe(0)
+    // Deliveries go on.
+    const ok = stripeEvent({ type: 'test.ok' })
+    expect((await postStripe(svc.url, ok)).status).toBe(200)
+    expect(effects(ok.id as string)).toBe(1)
+  })
+})
