@@ -44,7 +44,7 @@ function revocablePgClient(client: pg.PoolClient): {
           if (!live) return Promise.reject(new RevokedTransactionError())
           const text =
             typeof args[0] === 'string' ? args[0] : (args[0] as { text?: unknown } | undefined)?.text
-          if (typeof text === 'string' && controlsTransaction(text)) {
+          if (typeof text === 'string' && controlsTransaction(text, 'postgres')) {
             return Promise.reject(new TransactionControlError())
           }
           const failedBefore = failed

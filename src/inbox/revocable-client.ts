@@ -47,8 +47,12 @@ export class TransactionControlError extends Error {
 }
 
 /** A string literal, a quoted name (SQL's "…", and SQLite's `…` and […]) or a comment. */
-const QUOTED_OR_COMMENT =
-  /'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|--[^\n]*|\/\*[\s\S]*?(?:\*\/|$)/g
+const QUOTED_OR_COMMENT = {
+  sqlite: /'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|--[^\n]*|\/\*[\s\S]*?(?:\*\/|$)/g,
+  // In PostgreSQL, `…` and […] quote nothing (`a[1]` is an array's element), and in an E'…' string a
+  // backslash escapes the quote after it.
+  postgres: /\b[Ee]'(?:[^'\\]|\\[\s\S]|'')*'|'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|\/\*[\s\S]*?(?:\*\/|$)/g,
+}
 
 /**
  * Whether `sql` would end the event's transaction or touch hookinbox's own savepoints: a handler's COMMIT
@@ -56,12 +60,12 @@ const QUOTED_OR_COMMENT =
  * retry would run it again. Savepoints of the handler's own (nested transactions) stay allowed. String
  * literals and comments are skipped, so `'…; commit'` in a value is no statement.
  */
-export function controlsTransaction(sql: string): boolean {
+export function controlsTransaction(sql: string, dialect: 'sqlite' | 'postgres' = 'sqlite'): boolean {
   // One pass, left to right, as SQL reads it: whichever of a string, a quoted name or a comment starts first
   // hides what is inside it (an apostrophe in a comment, `"it's"` as a column name, must not open a string
   // that hides the COMMIT after it). An unterminated one hides nothing, so what follows is still checked.
-  const code = sql.replace(QUOTED_OR_COMMENT, (token) => {
-    if (token[0] === "'") return "''"
+  const code = sql.replace(QUOTED_OR_COMMENT[dialect], (token) => {
+    if (token[0] === "'" || token[1] === "'") return "''"
     if (token[0] === '-' || token[0] === '/') return ' '
     // A quoted name keeps its letters (`SAVEPOINT "hookinbox_event"` is still ours), nothing that reads as code.
     return `"${token.slice(1, -1).replace(/\W/g, '_')}"`

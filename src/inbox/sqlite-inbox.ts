@@ -362,10 +362,14 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
   /**
    * A COMMIT refused for a deferred constraint (a handler's table with a foreign key DEFERRABLE INITIALLY
    * DEFERRED): SQLite checks it only now, for the whole batch, and rolls everything back. Refusing the batch
-   * would refuse every event in it on every retry, and never park the one at fault. So each event of the
-   * batch is written again in a transaction of its own; the one whose own COMMIT is refused is recorded as a
-   * failed attempt without running its handlers again (retried by its provider, parked after MAX_ATTEMPTS).
-   * Nothing of the batch was acknowledged, and everything is rolled back, so this runs nothing twice.
+   * would refuse every event in it on every retry, and never park the one at fault. So:
+   * - maintenance tasks in the batch are refused, as a failed batch's always were (a retention window
+   *   deleting a row such a key points to is one), and its events are written again without them;
+   * - without tasks, each event of the batch is written again in a transaction of its own;
+   * - an event whose own COMMIT is refused is recorded as a failed attempt without running its handlers
+   *   again (retried by its provider, parked after MAX_ATTEMPTS).
+   * Nothing of the batch was acknowledged, and everything is rolled back, so no effect is kept twice; but the
+   * handlers of the batch's other events run again (as on any retry).
    */
   function retryAfterDeferredConstraint(err: unknown, batch: Job[], batchTasks: Task[]): boolean {
     if (!brokeDeferredConstraint(err)) return false
@@ -378,7 +382,16 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
     } catch {
       return false
     }
-    if (batch.length === 1 && batchTasks.length === 0) {
+    if (batchTasks.length > 0) {
+      log.warn(
+        { events: batch.length, tasks: batchTasks.length },
+        'a deferred constraint failed at COMMIT: the maintenance tasks are refused, the events written again',
+      )
+      for (const task of batchTasks) task.reject(storageError(err))
+      queue.unshift(...batch)
+      return true
+    }
+    if (batch.length === 1) {
       const { work } = only
       log.warn(
         work.kind === 'delivery'
@@ -386,14 +399,13 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
           : { provider: work.provider, eventId: work.eventId },
         'a deferred constraint failed at COMMIT: the attempt is recorded as failed',
       )
-      queue.unshift({ ...only, alone: true, work: { ...only.work, deferredFailure: deferredFailureOf(err) } })
+      queue.unshift({ ...only, alone: true, work: { ...work, deferredFailure: deferredFailureOf(err) } })
     } else {
       log.warn(
         { events: batch.length },
         'a deferred constraint failed at COMMIT: each event of the batch is written again on its own',
       )
       queue.unshift(...batch.map((job) => ({ ...job, alone: true })))
-      tasks.unshift(...batchTasks)
     }
     aloneQueued += batch.length
     return true

@@ -6,9 +6,15 @@
  * processed. Nothing is acknowledged that did not commit, and no handler's effect lands twice.
  */
 import Database from 'better-sqlite3'
+import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Handler } from '../../src/handlers.ts'
+import { openTestInbox } from '../support/sqlite-inbox.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
-import { startTestService, type TestService } from '../support/test-service.ts'
+import { EFFECTS_TABLE_SQL, startTestService, type TestService } from '../support/test-service.ts'
+
+/** The most events a batch holds (sqlite-inbox.ts). */
+const MAX_BATCH = 64
 
 const HANDLER = `import { sql } from 'drizzle-orm'
 export default {
@@ -87,5 +93,45 @@ describe('a deferred foreign key broken by one handler', () => {
     const ok = stripeEvent({ type: 'test.ok' })
     expect((await postStripe(svc.url, ok)).status).toBe(200)
     expect(effects(ok.id as string)).toBe(1)
+  })
+})
+
+describe('a deferred foreign key broken by a maintenance task, with deliveries going on', () => {
+  it('refuses the task alone; every event is processed, and only its batch ran twice', async () => {
+    const runs = new Map<string, number>()
+    const handler: Handler = {
+      provider: 'stripe',
+      events: '*',
+      handle(e, ctx) {
+        runs.set(e.id, (runs.get(e.id) ?? 0) + 1)
+        ctx.tx.run(sql`INSERT INTO test_effects (event_id, handler) VALUES (${e.id}, 'ok')`)
+      },
+    }
+    const { db, inbox, dispose } = openTestInbox({ handlers: [handler] })
+    try {
+      db.writer.exec(`${EFFECTS_TABLE_SQL};
+        CREATE TABLE parent (id INTEGER PRIMARY KEY);
+        CREATE TABLE child (id INTEGER PRIMARY KEY,
+          parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)`)
+      const ids = Array.from({ length: 200 }, (_, i) => `evt_${i}`)
+      const deliveries = ids.map((id) =>
+        inbox.receive({ provider: 'stripe', id, type: 'test.event', payload: { id } }, new Date()),
+      )
+      // Queued among the deliveries: a maintenance write that breaks the key.
+      const task = inbox.maintain(async (w) => w.run(sql`INSERT INTO child (parent_id) VALUES (999)`))
+      await expect(task).rejects.toMatchObject({ kind: 'storage_unavailable' })
+      const outcomes = await Promise.all(deliveries)
+      expect(outcomes.map((o) => o.status)).toEqual(ids.map(() => 'processed'))
+      // The events that shared the task's batch ran again without it (their first run was rolled back);
+      // the others, once. Before, every batch after it failed the same way while deliveries went on.
+      const again = [...runs.values()].filter((n) => n > 1)
+      expect(again.every((n) => n === 2)).toBe(true)
+      expect(again.length).toBeLessThanOrEqual(MAX_BATCH)
+      expect(db.reader.prepare('SELECT count(*) AS n FROM test_effects').get()).toEqual({ n: 200 })
+      expect(db.reader.prepare('SELECT count(*) AS n FROM child').get()).toEqual({ n: 0 })
+    } finally {
+      await inbox.close()
+      await dispose()
+    }
   })
 })

@@ -6,6 +6,7 @@ import { sql } from 'drizzle-orm'
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Handler } from '../../src/handlers.ts'
+import { controlsTransaction } from '../../src/inbox/revocable-client.ts'
 import type { VerifiedEvent } from '../../src/providers/provider.ts'
 import { openTestInbox } from '../support/sqlite-inbox.ts'
 import { EFFECTS_TABLE_SQL } from '../support/test-service.ts'
@@ -191,4 +192,27 @@ describe('transaction control from a handler', () => {
       expect(await second.inbox.receive(event('c2'), new Date())).toMatchObject({ status: 'failed' })
     },
   )
+})
+
+describe('the transaction-control check on PostgreSQL, where `…` and […] quote nothing', () => {
+  const ends = [
+    "SELECT j['a]'], 'b'; COMMIT; SELECT 'c'",
+    // In an E'…' string a backslash escapes the quote: the string ends at the second quote.
+    `SELECT E'\\'"'; COMMIT; --"`,
+    '/* a */ COMMIT',
+  ]
+  it.each(ends)('%j ends the transaction', (text) => {
+    expect(controlsTransaction(text, 'postgres')).toBe(true)
+  })
+  const doesNot = [
+    "SELECT a[1], data['k'], data->>'end' FROM t WHERE tags ? 'commit'",
+    "INSERT INTO notes VALUES ('x; COMMIT')",
+    'SELECT 1 AS "end; commit"',
+    // A backtick is no quote in PostgreSQL: the COMMIT is inside a string.
+    "SELECT `x'`; COMMIT; SELECT '`'",
+    "SELECT E'it\\'s; COMMIT', date'2026-11-28'",
+  ]
+  it.each(doesNot)('%j does not', (text) => {
+    expect(controlsTransaction(text, 'postgres')).toBe(false)
+  })
 })
