@@ -11,7 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Handler } from '../../src/handlers.ts'
 import { openTestInbox } from '../support/sqlite-inbox.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
-import { EFFECTS_TABLE_SQL, startTestService, type TestService } from '../support/test-service.ts'
+import {
+  EFFECTS_TABLE_SQL,
+  effectCount,
+  startTestService,
+  storedEvent,
+  type TestService,
+} from '../support/test-service.ts'
 
 /** The most events a batch holds (sqlite-inbox.ts). */
 const MAX_BATCH = 64
@@ -32,13 +38,8 @@ export default {
 
 describe('a deferred foreign key broken by one handler', () => {
   let svc: TestService
-  const effects = (id: string) =>
-    svc.query<{ n: number }>('SELECT count(*) AS n FROM test_effects WHERE event_id = ?', id)[0]?.n
-  const row = (id: string) =>
-    svc.query<{ status: string; attempts: number; last_error: string | null }>(
-      'SELECT status, attempts, last_error FROM hookinbox_events WHERE event_id = ?',
-      id,
-    )[0]
+  const effects = (id: string) => effectCount(svc, id)
+  const row = (id: string) => storedEvent(svc, id)
 
   beforeAll(async () => {
     svc = await startTestService({ env: { MAX_ATTEMPTS: '2' }, handlers: { 'fk.ts': HANDLER } })

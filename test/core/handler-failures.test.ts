@@ -1,18 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
-import { ADMIN_TOKEN, effectHandler, startTestService, type TestService } from '../support/test-service.ts'
+import {
+  ADMIN_TOKEN,
+  effectCount,
+  effectHandler,
+  startTestService,
+  storedEvent,
+  type TestService,
+} from '../support/test-service.ts'
 
 const late = globalThis as { lateWrite?: Record<string, string> }
 
 describe('a failing handler rolls back its own writes', () => {
   let svc: TestService
-  const effects = (id: string) =>
-    svc.query<{ n: number }>('SELECT count(*) AS n FROM test_effects WHERE event_id = ?', id)[0]?.n
-  const row = (id: string) =>
-    svc.query<{ status: string; attempts: number; last_error: string | null }>(
-      'SELECT status, attempts, last_error FROM hookinbox_events WHERE event_id = ?',
-      id,
-    )[0]
+  const effects = (id: string) => effectCount(svc, id)
+  const row = (id: string) => storedEvent(svc, id)
 
   beforeAll(async () => {
     late.lateWrite = {}

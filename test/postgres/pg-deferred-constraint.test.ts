@@ -4,26 +4,22 @@
  * that the event is retried and parked after MAX_ATTEMPTS instead of answering 503 for ever.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freshSchema, type PgSchema, pgEffectHandler, postgresAvailable } from '../support/postgres.ts'
+import {
+  freshSchema,
+  type PgSchema,
+  pgEffectCount,
+  pgEffectHandler,
+  pgStoredEvent,
+  postgresAvailable,
+} from '../support/postgres.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { startTestService, type TestService } from '../support/test-service.ts'
 
 describe.skipIf(!postgresAvailable)('a deferred foreign key broken by a handler, on PostgreSQL', () => {
   let schema: PgSchema
   let svc: TestService
-  const effects = async (id: string) =>
-    Number(
-      (
-        await schema.query<{ n: string }>('SELECT count(*) AS n FROM test_effects WHERE event_id = $1', [id])
-      )[0]?.n,
-    )
-  const row = async (id: string) =>
-    (
-      await schema.query<{ status: string; attempts: number; last_error: string | null }>(
-        'SELECT status, attempts, last_error FROM hookinbox_events WHERE event_id = $1',
-        [id],
-      )
-    )[0]
+  const effects = (id: string) => pgEffectCount(schema, id)
+  const row = (id: string) => pgStoredEvent(schema, id)
 
   beforeAll(async () => {
     schema = await freshSchema('deferred')

@@ -4,7 +4,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { EventPage, Stats } from '../../src/admin/event-history.ts'
 import { adminGet, adminPost } from '../support/admin-client.ts'
-import { freshSchema, type PgSchema, pgEffectHandler, postgresAvailable } from '../support/postgres.ts'
+import {
+  freshSchema,
+  type PgSchema,
+  pgEffectCount,
+  pgEffectHandler,
+  pgStoredEvent,
+  postgresAvailable,
+} from '../support/postgres.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { startTestService, type TestService } from '../support/test-service.ts'
 
@@ -13,21 +20,8 @@ const late = globalThis as { pgLate?: Record<string, string>; pgFail?: Set<strin
 describe.skipIf(!postgresAvailable)('on PostgreSQL', () => {
   let schema: PgSchema
   let svc: TestService
-  const effects = async (id: string) =>
-    Number(
-      (
-        await schema.query<{ n: string }>('SELECT count(*) AS n FROM test_effects WHERE event_id = $1', [id])
-      )[0]?.n,
-    )
-  const row = async (id: string) =>
-    (
-      await schema.query<{
-        status: string
-        attempts: number
-        last_error: string | null
-        payload: string | null
-      }>('SELECT status, attempts, last_error, payload FROM hookinbox_events WHERE event_id = $1', [id])
-    )[0]
+  const effects = (id: string) => pgEffectCount(schema, id)
+  const row = (id: string) => pgStoredEvent(schema, id)
 
   beforeAll(async () => {
     late.pgLate = {}

@@ -31,6 +31,26 @@ export default {
 `
 }
 
+/** How many effect rows the test handlers wrote for an event (in `schema`). */
+export async function pgEffectCount(schema: Pick<PgSchema, 'query'>, eventId: string): Promise<number> {
+  const [row] = await schema.query<{ n: string }>(
+    'SELECT count(*) AS n FROM test_effects WHERE event_id = $1',
+    [eventId],
+  )
+  return Number(row?.n)
+}
+
+/** An event's status, attempts, last error and payload, as stored (in `schema`). */
+export async function pgStoredEvent(schema: Pick<PgSchema, 'query'>, eventId: string) {
+  const [row] = await schema.query<{
+    status: string
+    attempts: number
+    last_error: string | null
+    payload: string | null
+  }>('SELECT status, attempts, last_error, payload FROM hookinbox_events WHERE event_id = $1', [eventId])
+  return row
+}
+
 export interface PgSchema {
   name: string
   /** A connection URL whose search_path is the schema. */

@@ -35,6 +35,17 @@ export default {
 `
 }
 
+/** How many effect rows the test handlers wrote for an event. */
+export const effectCount = (svc: Pick<TestService, 'query'>, eventId: string) =>
+  svc.query<{ n: number }>('SELECT count(*) AS n FROM test_effects WHERE event_id = ?', eventId)[0]?.n
+
+/** An event's status, attempts and last error, as stored. */
+export const storedEvent = (svc: Pick<TestService, 'query'>, eventId: string) =>
+  svc.query<{ status: string; attempts: number; last_error: string | null }>(
+    'SELECT status, attempts, last_error FROM hookinbox_events WHERE event_id = ?',
+    eventId,
+  )[0]
+
 export interface TestService extends RunningService {
   dir: string
   dbPath: string
