@@ -22,13 +22,7 @@ import {
 } from './inbox.ts'
 import { lookUpStatus, touchEvent } from './pg-statements.ts'
 import { createPgStore } from './pg-store.ts'
-import {
-  deferredFailureOf,
-  type InboxOptions,
-  processDeps,
-  processEvent,
-  type Work,
-} from './process-event.ts'
+import { failedAtCommit, type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
 import { eventKey } from './settled-cache.ts'
 
 export interface PgInboxOptions extends InboxOptions {
@@ -186,13 +180,7 @@ export function createPgInbox(options: PgInboxOptions): StorageInbox {
         // handlers, found at COMMIT, which rolled everything back: the attempt is recorded as failed without
         // running them again, so that the event is retried and in the end parked (see Work).
         if (thrown instanceof CommitRefused && code?.startsWith('23') && work.deferredFailure === undefined) {
-          log.warn(
-            work.kind === 'delivery'
-              ? { provider: work.event.provider, eventId: work.event.id }
-              : { provider: work.provider, eventId: work.eventId },
-            'a deferred constraint failed at COMMIT: the attempt is recorded as failed',
-          )
-          work = { ...work, deferredFailure: deferredFailureOf(err) }
+          work = failedAtCommit(work, err, log)
           attempt--
           continue
         }

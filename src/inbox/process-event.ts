@@ -28,9 +28,23 @@ export type Work = (
 /** The "handler" a deferred constraint's failure is recorded under. */
 export const DEFERRED_CONSTRAINT = 'a deferred constraint failed when the transaction committed'
 
-/** The message recorded for it. */
-export const deferredFailureOf = (err: unknown) =>
-  String((err as { message?: unknown } | null)?.message ?? err).slice(0, 500)
+/** The provider and event id a piece of work is about. */
+export const workEvent = (work: Work): { provider: ProviderName; eventId: string } =>
+  work.kind === 'delivery'
+    ? { provider: work.event.provider, eventId: work.event.id }
+    : { provider: work.provider, eventId: work.eventId }
+
+/**
+ * The same work, to be recorded as a failed attempt: its handlers broke a deferred constraint, which the
+ * COMMIT found and rolled everything back for (see Work.deferredFailure). Both inboxes come here.
+ */
+export function failedAtCommit(work: Work, err: unknown, log: Logger): Work {
+  log.warn(workEvent(work), 'a deferred constraint failed at COMMIT: the attempt is recorded as failed')
+  return {
+    ...work,
+    deferredFailure: String((err as { message?: unknown } | null)?.message ?? err).slice(0, 500),
+  }
+}
 
 export interface ProcessDeps {
   registry: HandlerRegistry
@@ -72,9 +86,8 @@ async function replayable(store: EventStore, provider: ProviderName, eventId: st
 }
 
 export async function processEvent(work: Work, store: EventStore, deps: ProcessDeps): Promise<Outcome> {
-  const provider = work.kind === 'delivery' ? work.event.provider : work.provider
-  const eventId = work.kind === 'delivery' ? work.event.id : work.eventId
-  const base = { provider, eventId }
+  const base = workEvent(work)
+  const { provider, eventId } = base
   /** Binds a delivery's transmission to its body (see VerifiedEvent.transmission); true without one. */
   const bindTransmission = async () => {
     if (work.kind !== 'delivery' || !work.event.transmission) return true

@@ -30,13 +30,7 @@ import {
   SETTLED_STATUSES,
   type StorageInbox,
 } from './inbox.ts'
-import {
-  deferredFailureOf,
-  type InboxOptions,
-  processDeps,
-  processEvent,
-  type Work,
-} from './process-event.ts'
+import { failedAtCommit, type InboxOptions, processDeps, processEvent, type Work } from './process-event.ts'
 import { revocableClient } from './revocable-client.ts'
 import { eventKey, SettledCache } from './settled-cache.ts'
 import { createSqliteStore, EVENT_SAVEPOINT } from './sqlite-store.ts'
@@ -221,7 +215,9 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       if (db.checkpointer?.restartDue) {
         await db.checkpointer.checkpointed(CHECKPOINT_WAIT_MS)
       }
-      const batch = queue.splice(0, batchSize())
+      // Jobs to be written alone are always at the front of the queue (put back there, see
+      // retryAfterDeferredConstraint), so the first job tells.
+      const batch = queue.splice(0, queue[0]?.alone ? 1 : maxBatch)
       // A job written alone is written without maintenance tasks too: they wait for the next batch.
       const batchTasks = batch[0]?.alone ? [] : tasks.splice(0)
       try {
@@ -345,20 +341,6 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
     }
   }
 
-  /** Jobs marked `alone` waiting in the queue. */
-  let aloneQueued = 0
-
-  /** The next batch's size: up to maxBatch jobs, but a job marked `alone` is a batch by itself. */
-  function batchSize(): number {
-    if (aloneQueued === 0) return maxBatch
-    const at = queue.findIndex((job) => job.alone)
-    if (at === 0) {
-      aloneQueued--
-      return 1
-    }
-    return at < 0 ? maxBatch : Math.min(at, maxBatch)
-  }
-
   /**
    * A COMMIT refused for a deferred constraint (a handler's table with a foreign key DEFERRABLE INITIALLY
    * DEFERRED): SQLite checks it only now, for the whole batch, and rolls everything back. Refusing the batch
@@ -392,14 +374,7 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       return true
     }
     if (batch.length === 1) {
-      const { work } = only
-      log.warn(
-        work.kind === 'delivery'
-          ? { provider: work.event.provider, eventId: work.event.id }
-          : { provider: work.provider, eventId: work.eventId },
-        'a deferred constraint failed at COMMIT: the attempt is recorded as failed',
-      )
-      queue.unshift({ ...only, alone: true, work: { ...work, deferredFailure: deferredFailureOf(err) } })
+      queue.unshift({ ...only, alone: true, work: failedAtCommit(only.work, err, log) })
     } else {
       log.warn(
         { events: batch.length },
@@ -407,7 +382,6 @@ export function createSqliteInbox(options: SqliteInboxOptions): StorageInbox {
       )
       queue.unshift(...batch.map((job) => ({ ...job, alone: true })))
     }
-    aloneQueued += batch.length
     return true
   }
 
