@@ -123,8 +123,9 @@ export function revocableClient(db: Database.Database): RevocableClient {
     requireTransaction(db)
   }
 
-  const guard = <T extends object>(target: T, wrapResult: (result: unknown, self: T) => unknown): T => {
-    const proxy: T = new Proxy(target, {
+  /** The connection, guarded: what it hands out (statements, transaction functions) is guarded too (wrap). */
+  const guardConnection = (connection: Database.Database): Database.Database => {
+    const proxy: Database.Database = new Proxy(connection, {
       get(t, prop) {
         const value = Reflect.get(t, prop, t) as unknown
         if (typeof value !== 'function') return value
@@ -139,7 +140,7 @@ export function revocableClient(db: Database.Database): RevocableClient {
           if (prop === 'transaction' && typeof args[0] === 'function')
             args[0] = synchronousOnly(args[0] as (...a: unknown[]) => unknown)
           const result = (value as (...a: unknown[]) => unknown).apply(t, args)
-          return result === t ? proxy : wrapResult(result, t)
+          return result === t ? proxy : wrap(result)
         }
       },
     })
@@ -212,7 +213,7 @@ export function revocableClient(db: Database.Database): RevocableClient {
     return result
   }
 
-  const client = guard(db, wrap)
+  const client = guardConnection(db)
   return {
     client,
     revoke() {
