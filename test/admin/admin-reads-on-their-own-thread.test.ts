@@ -18,7 +18,7 @@ import { READ_THREAD_STOPPED } from '../../src/db/unavailable.ts'
 import { adminGet } from '../support/admin-client.ts'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
 import { tempDir } from '../support/temp-dir.ts'
-import { startTestService, type TestService } from '../support/test-service.ts'
+import { startTestService, type TestService, untilPending } from '../support/test-service.ts'
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -115,11 +115,7 @@ describe("the admin's reads run on their own thread", () => {
     await until(() => (held?.reached() ?? 0) >= 1)
     const delivery = postStripe(svc.url, stripeEvent())
     // In flight: verified and held by its handler.
-    for (;;) {
-      const text = await fetch(`${svc.url}/metrics`).then((r) => r.text())
-      if (/^hookinbox_pending_deliveries 1$/m.test(text)) break
-      await new Promise((r) => setTimeout(r, 10))
-    }
+    await untilPending(svc, 1)
     // The hold is never released: the stop must not wait for the read.
     await svc.close()
     expect(await list.promise).toEqual({

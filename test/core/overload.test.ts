@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { postStripe, stripeEvent } from '../support/stripe-signing.ts'
-import { startTestService, type TestService } from '../support/test-service.ts'
+import { startTestService, type TestService, untilPending } from '../support/test-service.ts'
 
 declare global {
   var overloadGate: Promise<void> | undefined
@@ -38,16 +38,6 @@ function gate() {
 async function metric(svc: TestService, line: RegExp): Promise<string | undefined> {
   const text = await (await fetch(`${svc.url}/metrics`)).text()
   return text.split('\n').find((l) => line.test(l))
-}
-
-/** Polls until `pending` deliveries are held (they are admitted once verified, which takes a moment). */
-async function untilPending(svc: TestService, pending: number) {
-  for (let i = 0; i < 200; i++) {
-    const line = await metric(svc, /^hookinbox_pending_deliveries /)
-    if (line === `hookinbox_pending_deliveries ${pending}`) return
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  throw new Error(`never saw ${pending} pending deliveries`)
 }
 
 describe('overload', () => {

@@ -46,6 +46,16 @@ export const storedEvent = (svc: Pick<TestService, 'query'>, eventId: string) =>
     eventId,
   )[0]
 
+/** Polls until `pending` deliveries are held (they are admitted once verified, which takes a moment). */
+export async function untilPending(svc: Pick<TestService, 'url'>, pending: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const text = await (await fetch(`${svc.url}/metrics`)).text()
+    if (text.split('\n').includes(`hookinbox_pending_deliveries ${pending}`)) return
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  throw new Error(`never saw ${pending} pending deliveries`)
+}
+
 export interface TestService extends RunningService {
   dir: string
   dbPath: string
